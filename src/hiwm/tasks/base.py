@@ -1,0 +1,144 @@
+"""The task interface: a simulator that plays "the real world", and scene functions that judge any scene.
+
+Every task exposes two layers:
+
+* **Scene functions** take a compact *scene vector* (agent state and object state; for Push-T the
+  pusher position and the T's pose) and are pure: ``observe``, ``scene_of``, ``progress``,
+  ``is_success`` and ``render_scene``. The same functions judge a simulator state and a world-model prediction of it, so the
+  world model's success judge is the task's own success test.
+* **The simulator** is a gymnasium env with an exact snapshot (``get_state`` / ``set_state``): restoring a
+  snapshot and replaying the same actions reproduces the same observations bit for bit.
+
+Observation dict (LeRobot feature names):
+    ``observation.state``             (D_agent,)  the agent's own state
+    ``observation.environment_state`` (D_env,)    the object's low-dimensional state
+    ``observation.image``             (S, S, 3) uint8, top-down RGB (only when images are requested)
+``observe(scene)`` builds the dict from a scene and ``scene_of(obs)`` recovers the scene from it, so the
+world model may predict scenes while policies read observations.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+
+from hiwm.errors import HiwmError
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "observation.state"
+ENV_KEY = "observation.environment_state"
+IMAGE_KEY = "observation.image"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    fps: int
+    max_steps: int
+    action_low: tuple[float, ...]
+    action_high: tuple[float, ...]
+    agent_dim: int
+    env_dim: int
+    scene_dim: int
+    image_size: int = 96
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def action_dim(self) -> int:
+        return len(self.action_low)
+
+
+def check_action(action, spec: TaskSpec) -> np.ndarray:
+    """Validate one action or a batch: (A,) or (N, A) -> float64 copy, clipped into the action box.
+
+    NaN/inf or a wrong shape raise a one-line HiwmError (nothing is stepped); out-of-range values are
+    clipped with a warning, as a real controller would saturate.
+    """
+    a = np.asarray(action, dtype=np.float64)
+    if a.shape[-1:] != (spec.action_dim,) or a.ndim not in (1, 2):
+        raise HiwmError(f"{spec.name}: action must have shape ({spec.action_dim},) or (N, {spec.action_dim}), got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise HiwmError(f"{spec.name}: action contains NaN or inf: {a.tolist()}")
+    low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
+    clipped = np.clip(a, low, high)
+    if not np.array_equal(clipped, a):
+        warnings.warn(f"{spec.name}: action outside [{low.tolist()}, {high.tolist()}] was clipped", stacklevel=3)
+    return clipped
+
+
+class Task(gym.Env, abc.ABC):
+    """A simulator with exact snapshots plus the scene functions of its task."""
+
+    spec_: TaskSpec  # `spec` is taken by gymnasium
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, images: bool = True):
+        self.images = images
+
+    # ---- scene functions: usable on a predicted scene ----
+    @classmethod
+    @abc.abstractmethod
+    def progress(cls, scene: np.ndarray) -> float:
+        """scene: (D_scene,) -> progress in [0, 1]."""
+
+    @classmethod
+    @abc.abstractmethod
+    def is_success(cls, scene: np.ndarray) -> bool:
+        """scene: (D_scene,) -> the task's success test."""
+
+    @classmethod
+    @abc.abstractmethod
+    def render_scene(cls, scene: np.ndarray, size: int = 96) -> np.ndarray:
+        """scene: (D_scene,) -> (size, size, 3) uint8 top-down image."""
+
+    @classmethod
+    @abc.abstractmethod
+    def initial_scene(cls, seed: int) -> np.ndarray:
+        """The scene the simulator starts from at this seed, (D_scene,)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def observe_lowdim(cls, scene: np.ndarray) -> dict:
+        """scene: (..., D_scene) -> {STATE_KEY: (..., D_agent), ENV_KEY: (..., D_env)}."""
+
+    @classmethod
+    @abc.abstractmethod
+    def scene_of(cls, obs: dict) -> np.ndarray:
+        """The inverse of ``observe``: an observation dict (leading batch dims allowed) -> (..., D_scene)."""
+
+    @classmethod
+    def observe(cls, scene: np.ndarray, images: bool = False, image_size: int | None = None) -> dict:
+        """scene: (D_scene,) -> observation dict, with the rendered image if ``images``."""
+        scene = np.asarray(scene, dtype=np.float64)
+        obs = cls.observe_lowdim(scene)
+        if images:
+            obs[IMAGE_KEY] = cls.render_scene(scene, image_size or cls.spec_.image_size)
+        return obs
+
+    # ---- the simulator ----
+    @abc.abstractmethod
+    def get_state(self) -> np.ndarray:
+        """The exact physical snapshot, (D_phys,) float64."""
+
+    @abc.abstractmethod
+    def set_state(self, state: np.ndarray) -> dict:
+        """Restore a snapshot exactly; returns the observation there."""
+
+    @abc.abstractmethod
+    def scene(self) -> np.ndarray:
+        """The current scene vector, (D_scene,)."""
+
+    def info(self) -> dict:
+        s = self.scene()
+        p = self.progress(s)
+        return {"progress": p, "is_success": self.is_success(s)}
+
+    def render(self) -> np.ndarray:
+        return self.render_scene(self.scene(), self.spec_.image_size)
