@@ -1,7 +1,7 @@
 """Ground-truth simulators ("the real world") and their experts."""
 
-from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY, Task, TaskSpec, check_action
-from hiwm.tasks.registry import TASKS
+from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY, Expert, Task, TaskSpec, check_action
+from hiwm.tasks.registry import EXPERTS, TASKS
 from hiwm.tasks import pusht  # noqa: F401  (registers "pusht")
 
 
@@ -14,4 +14,10 @@ def task_class(name: str) -> type[Task]:
     return TASKS.get(name)
 
 
-__all__ = ["ENV_KEY", "IMAGE_KEY", "STATE_KEY", "TASKS", "Task", "TaskSpec", "check_action", "make_task", "task_class"]
+def make_expert(name: str, skill: float = 1.0, seed: int = 0) -> Expert:
+    """The scripted expert of a registered task."""
+    TASKS.get(name)  # an unknown task name fails here with the task list
+    return EXPERTS.get(name)(skill=skill, seed=seed)
+
+
+__all__ = ["ENV_KEY", "EXPERTS", "IMAGE_KEY", "STATE_KEY", "TASKS", "Expert", "make_expert", "Task", "TaskSpec", "check_action", "make_task", "task_class"]

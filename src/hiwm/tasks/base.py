@@ -142,3 +142,26 @@ class Task(gym.Env, abc.ABC):
 
     def render(self) -> np.ndarray:
         return self.render_scene(self.scene(), self.spec_.image_size)
+
+
+class Expert(abc.ABC):
+    """A scripted expert: the demonstrator, and the scripted operator inside the world model.
+
+    It reads only the observation dict it is handed (a simulator observation or a world-model
+    prediction) and never touches a simulator. ``skill`` in [0, 1]: 1 is the best it can do; lower
+    values add noise and mistakes (for varied demonstrations and play data). All randomness comes
+    from ``seed``.
+    """
+
+    def __init__(self, skill: float = 1.0, seed: int = 0):
+        if not 0.0 <= skill <= 1.0:
+            raise HiwmError(f"expert skill must be in [0, 1], got {skill}")
+        self.skill = float(skill)
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self) -> None:
+        """Forget any plan (a new episode, or a state handed over mid-episode)."""
+
+    @abc.abstractmethod
+    def act(self, obs: dict) -> np.ndarray:
+        """obs: one observation dict -> action (A,)."""

@@ -1,5 +1,6 @@
-"""The task registry: `--task pusht` finds its simulator here."""
+"""The task registry: `--task pusht` finds its simulator (TASKS) and its scripted expert (EXPERTS)."""
 
 from hiwm.registry import Registry
 
 TASKS = Registry("task")
+EXPERTS = Registry("expert")
