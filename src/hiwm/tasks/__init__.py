@@ -3,6 +3,7 @@
 from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY, Expert, Task, TaskSpec, check_action
 from hiwm.tasks.registry import EXPERTS, TASKS
 from hiwm.tasks import pusht  # noqa: F401  (registers "pusht")
+from hiwm.tasks import pusht_expert  # noqa: F401
 
 
 def make_task(name: str, images: bool = True) -> Task:

@@ -222,6 +222,15 @@ class PushTTask(Task):
         return cls.progress(scene) >= SUCCESS_COVERAGE
 
     @classmethod
+    def judge(cls, scene: np.ndarray) -> tuple[float, bool, bool]:
+        c = coverage(np.asarray(scene)[2:5])
+        return c, c >= SUCCESS_COVERAGE, c >= GYM_SUCCESS_COVERAGE
+
+    @classmethod
+    def is_terminal_success(cls, scene: np.ndarray) -> bool:
+        return cls.progress(scene) >= GYM_SUCCESS_COVERAGE
+
+    @classmethod
     def render_scene(cls, scene: np.ndarray, size: int = 96) -> np.ndarray:
         return draw(np.asarray(scene, dtype=np.float64), size)
 
@@ -262,8 +271,8 @@ class PushTTask(Task):
         return self._obs(), info["progress"], terminated, truncated, info
 
     def info(self) -> dict:
-        c = coverage(self.scene()[2:5])
-        return {"progress": c, "is_success": c >= SUCCESS_COVERAGE, "success_95": c >= GYM_SUCCESS_COVERAGE}
+        c, ok, ok95 = self.judge(self.scene())
+        return {"progress": c, "is_success": ok, "success_95": ok95}
 
     def get_state(self) -> np.ndarray:
         return np.concatenate([self._phys, [self._steps]])

@@ -1,0 +1,270 @@
+"""The `hiwm` command: thin sub-commands that parse options and call the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from hiwm.errors import HiwmError
+
+log = logging.getLogger("hiwm")
+
+
+def _seed_range(text: str) -> list[int]:
+    """'100000:100100' -> [100000, ..., 100099]; '5' -> [5]."""
+    try:
+        if ":" in text:
+            a, b = text.split(":")
+            out = list(range(int(a), int(b)))
+        else:
+            out = [int(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed range must look like 100000:100100, got {text!r}") from None
+    if not out:
+        raise argparse.ArgumentTypeError(f"seed range {text!r} is empty")
+    return out
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default cpu)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def cmd_demo(a) -> int:
+    from hiwm.evaluation.report import table, write_report
+    from hiwm.pipeline import Pipeline, PipelineConfig
+
+    cfg = PipelineConfig.quick(task=a.task, seed=a.seed, device=a.device) if a.quick else \
+        PipelineConfig(task=a.task, seed=a.seed, device=a.device)
+    if a.demos:
+        cfg.demos = a.demos
+    run_dir = Path(a.out or f"runs/{a.task}-{'quick' if a.quick else 'full'}-seed{a.seed}")
+    t = time.perf_counter()
+    results = Pipeline(cfg, run_dir, progress=not a.no_progress).run()
+    report_dir = Path(a.report or run_dir / "report")
+    command = "hiwm " + " ".join(sys.argv[1:])
+    path = write_report(results, report_dir, command)
+    print(table(results))
+    print(f"\nreport: {path}  (run folder {run_dir}, {time.perf_counter() - t:.0f} s)")
+    return 0
+
+
+def cmd_collect(a) -> int:
+    from hiwm.data.collect import collect
+
+    ds = collect(a.task, a.mode, a.episodes, a.out, seed_start=a.seed, images=a.images, skill=a.skill,
+                 progress=not a.no_progress)
+    print(ds)
+    return 0
+
+
+def cmd_train_policy(a) -> int:
+    from hiwm.data import EpisodeWindows, LeRobotDataset
+    from hiwm.policies import make_policy
+    from hiwm.tasks import task_class
+    from hiwm.tasks.base import ENV_KEY, STATE_KEY
+    from hiwm.training import TrainConfig, train
+
+    datasets = [LeRobotDataset(d) for d in a.data]
+    spec = task_class(a.task).spec_
+    policy = make_policy(a.policy_type, action_dim=spec.action_dim, device=a.device,
+                         feature_dims={STATE_KEY: spec.agent_dim, ENV_KEY: spec.env_dim})
+    policy.set_stats(datasets[0].stats)
+    pc = policy.config
+    windows = EpisodeWindows(datasets, pc.input_features, pc.n_obs_steps, pc.horizon)
+    summary = train(policy, windows.sample, TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
+                                                        device=a.device), progress=not a.no_progress)
+    policy.save(a.out)
+    print(f"saved {a.out} (final loss {summary['final_loss']:.4f}, {summary['it_per_s']:.1f} it/s)")
+    return 0
+
+
+def cmd_train_wm(a) -> int:
+    from hiwm.data import LeRobotDataset
+    from hiwm.training import TrainConfig
+    from hiwm.world_models import make_world_model_config
+    from hiwm.world_models.training import fit_world_model, scene_episodes
+
+    episodes = [ep for d in a.data for ep in scene_episodes(LeRobotDataset(d), a.task)]
+    cfg = make_world_model_config(a.wm_type, task=a.task)
+    model, summary = fit_world_model(cfg, episodes, TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=1e-3,
+                                                                ema_decay=None, seed=a.seed, device=a.device),
+                                     progress=not a.no_progress)
+    model.save(a.out)
+    print(f"saved {a.out} (final loss {summary['final_loss']:.4f}, checkpoint {model.checkpoint_id()})")
+    return 0
+
+
+def cmd_eval(a) -> int:
+    from hiwm.evaluation.metrics import wilson_interval
+    from hiwm.evaluation.runner import rollout
+    from hiwm.evaluation.video import episode_gif
+    from hiwm.policies import load_policy
+    from hiwm.tasks import task_class
+    from hiwm.tasks.vector import SimVecEnv
+    from hiwm.world_models import WorldModelVecEnv, load_world_model
+
+    policy = load_policy(a.policy, device=a.device)
+    task = task_class(a.task)
+    if a.world_model:
+        env = WorldModelVecEnv(load_world_model(a.world_model, device=a.device))
+    else:
+        env = SimVecEnv(a.task)
+    res = rollout(env, policy, a.seeds, task.spec_.max_steps, seed=a.seed, record=a.videos > 0,
+                  progress=not a.no_progress, desc=f"eval ({env.kind})")
+    k = int(res.success.sum())
+    lo, hi = wilson_interval(k, len(res.success))
+    summary = {"env": env.kind, "episodes": len(res.success), "success": k / len(res.success), "ci95": [lo, hi],
+               "success_95": float(res.success_95.mean()), "seeds": [a.seeds[0], a.seeds[-1]]}
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, ep in enumerate(res.episodes[: a.videos]):
+        episode_gif(task, ep["scene"], out / f"episode_{a.seeds[i]}.gif")
+    (out / "eval.json").write_text(json.dumps(summary, indent=2))
+    print(f"{env.kind}: success {100 * summary['success']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] over "
+          f"{len(res.success)} episodes (coverage>=0.95: {100 * summary['success_95']:.1f}%) -> {out}")
+    return 0
+
+
+def cmd_correct(a) -> int:
+    from hiwm.policies import load_policy
+    from hiwm.session.campaign import run_campaign
+    from hiwm.session.operators import OperatorConfig
+    from hiwm.world_models import load_world_model
+
+    if a.operator != "scripted":
+        raise HiwmError("only --operator scripted runs headless; a person corrects with `hiwm studio`")
+    cfg = OperatorConfig(horizon=a.H, rollback=a.r, branches=a.K, budget=a.B)
+    cost = run_campaign(load_policy(a.policy, device=a.device), load_world_model(a.world_model, device=a.device),
+                        a.seeds, a.out, cfg, seed=a.seed, progress=not a.no_progress)
+    print({k: v for k, v in cost.items() if k != "events"})
+    return 0
+
+
+def cmd_post_train(a) -> int:
+    from hiwm.data import EpisodeWindows, LeRobotDataset, WindowMixture
+    from hiwm.policies import load_policy
+    from hiwm.training import TrainConfig, train
+
+    policy = load_policy(a.policy, device=a.device)
+    pc = policy.config
+    base = EpisodeWindows([LeRobotDataset(d) for d in a.demos], pc.input_features, pc.n_obs_steps, pc.horizon)
+    episodes = []
+    for root in a.corrections:
+        ds = LeRobotDataset(root)
+        for i in range(ds.num_episodes):
+            ep = ds.episode(i, decode_images=False)
+            own = ep["on_branch"] if "on_branch" in ep else True
+            ep["train_mask"] = ep["intervention"] & own
+            episodes.append(ep)
+    new = EpisodeWindows(episodes, pc.input_features, pc.n_obs_steps, pc.horizon, mask_key="train_mask")
+    sampler = WindowMixture([base, new], [1 - a.new_data_weight, a.new_data_weight])
+    summary = train(policy, sampler.sample, TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
+                                                        device=a.device), progress=not a.no_progress)
+    policy.save(a.out)
+    print(f"saved {a.out} ({len(new)} corrective windows, final loss {summary['final_loss']:.4f})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hiwm", description="Human-in-the-world-model robot post-training.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="the whole loop on one task: collect, train, correct, post-train, evaluate")
+    d.add_argument("--task", default="pusht")
+    d.add_argument("--quick", action="store_true", help="tiny sizes, a few minutes (CI smoke test)")
+    d.add_argument("--demos", type=int, default=None, help="number of expert demonstrations")
+    d.add_argument("--out", default=None, help="run folder (default runs/<task>-<full|quick>-seed<seed>)")
+    d.add_argument("--report", default=None, help="report folder (default <run folder>/report)")
+    _common(d)
+    d.set_defaults(fn=cmd_demo)
+
+    c = sub.add_parser("collect", help="record simulator episodes into a LeRobotDataset")
+    c.add_argument("--task", default="pusht")
+    c.add_argument("--mode", choices=["expert", "play"], default="expert")
+    c.add_argument("--episodes", type=int, required=True)
+    c.add_argument("--out", required=True)
+    c.add_argument("--images", action="store_true", help="also store 96x96 top-down images")
+    c.add_argument("--skill", type=float, default=1.0)
+    _common(c)
+    c.set_defaults(fn=cmd_collect)
+
+    t = sub.add_parser("train-policy", help="train a policy on datasets")
+    t.add_argument("--task", default="pusht")
+    t.add_argument("--data", nargs="+", required=True)
+    t.add_argument("--out", required=True)
+    t.add_argument("--policy.type", dest="policy_type", default="diffusion", help="registered backbone (diffusion)")
+    t.add_argument("--steps", type=int, default=3000)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=3e-4)
+    _common(t)
+    t.set_defaults(fn=cmd_train_policy)
+
+    w = sub.add_parser("train-wm", help="train a world model on datasets")
+    w.add_argument("--task", default="pusht")
+    w.add_argument("--data", nargs="+", required=True)
+    w.add_argument("--out", required=True)
+    w.add_argument("--wm.type", dest="wm_type", default="ensemble")
+    w.add_argument("--steps", type=int, default=1500)
+    w.add_argument("--batch-size", type=int, default=128)
+    _common(w)
+    w.set_defaults(fn=cmd_train_wm)
+
+    e = sub.add_parser("eval", help="evaluate a policy in the simulator (or in a world model)")
+    e.add_argument("--task", default="pusht")
+    e.add_argument("--policy", required=True)
+    e.add_argument("--world-model", default=None, help="evaluate inside this world model instead of the simulator")
+    e.add_argument("--seeds", type=_seed_range, default=_seed_range("100000:100100"))
+    e.add_argument("--videos", type=int, default=3, help="GIFs of the first N episodes")
+    e.add_argument("--out", default="outputs/eval")
+    _common(e)
+    e.set_defaults(fn=cmd_eval)
+
+    k = sub.add_parser("correct", help="run Hi-WM correction sessions inside the world model")
+    k.add_argument("--operator", default="scripted")
+    k.add_argument("--policy", required=True)
+    k.add_argument("--world-model", required=True)
+    k.add_argument("--out", required=True)
+    k.add_argument("--seeds", type=_seed_range, default=_seed_range("20000:21000"))
+    k.add_argument("--H", type=int, default=15, help="corrective steps per branch")
+    k.add_argument("--r", type=int, default=5, help="rollback steps")
+    k.add_argument("--K", type=int, default=4, help="branches per failure state")
+    k.add_argument("--B", type=int, default=1500, help="operator budget in corrective steps")
+    _common(k)
+    k.set_defaults(fn=cmd_correct)
+
+    q = sub.add_parser("post-train", help="fine-tune a policy on base demos + corrections")
+    q.add_argument("--policy", required=True)
+    q.add_argument("--demos", nargs="+", required=True)
+    q.add_argument("--corrections", nargs="+", required=True)
+    q.add_argument("--out", required=True)
+    q.add_argument("--steps", type=int, default=1500)
+    q.add_argument("--batch-size", type=int, default=128)
+    q.add_argument("--lr", type=float, default=1e-4)
+    q.add_argument("--new-data-weight", type=float, default=0.5)
+    _common(q)
+    q.set_defaults(fn=cmd_post_train)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.fn(args)
+    except HiwmError as e:
+        print(f"hiwm: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hiwm: interrupted; finished stages are kept, rerun to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Reports: results.json -> markdown, a bar chart of success, and the simulator-vs-model scatter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from hiwm.evaluation.metrics import pearson, spearman  # noqa: E402
+
+LABELS = {"base": "Base", "wm_cl": "WM-CL", "hiwm": "Hi-WM", "real_hg_dagger": "Real HG-DAgger"}
+
+
+def table(results: dict) -> str:
+    rows = ["| method | simulator success | 95% CI | sim @0.95 | world-model success |", "| --- | --- | --- | --- | --- |"]
+    for name, m in results["methods"].items():
+        lo, hi = m["sim_ci95"]
+        wm = f"{100 * m['wm_success']:.0f}%" if "wm_success" in m else "-"
+        rows.append(f"| {LABELS.get(name, name)} | {100 * m['sim_success']:.0f}% | [{100 * lo:.0f}, {100 * hi:.0f}] | "
+                    f"{100 * m.get('sim_success_95', float('nan')):.0f}% | {wm} |")
+    return "\n".join(rows)
+
+
+def bar_chart(results: dict, path: Path) -> None:
+    names = list(results["methods"])
+    sim = [results["methods"][n]["sim_success"] * 100 for n in names]
+    err = [[s - results["methods"][n]["sim_ci95"][0] * 100 for n, s in zip(names, sim)],
+           [results["methods"][n]["sim_ci95"][1] * 100 - s for n, s in zip(names, sim)]]
+    wm = [results["methods"][n].get("wm_success", float("nan")) * 100 for n in names]
+    x = range(len(names))
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
+    ax.bar([i - 0.2 for i in x], sim, 0.4, yerr=err, capsize=4, label="simulator (95% CI)", color="#3b6fb6")
+    ax.bar([i + 0.2 for i in x], wm, 0.4, label="world model", color="#9ec3e6")
+    ax.set_xticks(list(x), [LABELS.get(n, n) for n in names])
+    ax.set_ylabel("success %")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{results['task']} / {results['backbone']}: {results['methods'][names[0]]['episodes']} episodes each")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def scatter(points: list[tuple[str, float, float]], path: Path) -> dict:
+    """points: (label, sim success, wm success) -> figure, and Pearson r / Spearman rho."""
+    sims, wms = [p[1] * 100 for p in points], [p[2] * 100 for p in points]
+    r, rho = pearson(sims, wms), spearman(sims, wms)
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=120)
+    ax.plot([0, 100], [0, 100], color="#bbbbbb", lw=1, zorder=0)
+    ax.scatter(sims, wms, color="#3b6fb6")
+    for (label, _, _), s, w in zip(points, sims, wms):
+        ax.annotate(label, (s, w), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("simulator success %")
+    ax.set_ylabel("world-model success %")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_title(f"Pearson r = {r:.3f}, Spearman rho = {rho:.3f}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return {"pearson_r": r, "spearman_rho": rho, "points": len(points)}
+
+
+def write_report(results: dict, out_dir: Path, command: str) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2))
+    bar_chart(results, out_dir / "success.png")
+    corr = scatter([(LABELS.get(n, n), m["sim_success"], m["wm_success"]) for n, m in results["methods"].items()
+                    if "wm_success" in m], out_dir / "sim_vs_wm.png")
+    acc = results.get("wm_accuracy", {})
+    acc_rows = "\n".join(
+        f"| {h} | {v['model']['object_px_median']:.1f} | {v['nothing_moves']['object_px_median']:.1f} | "
+        f"{v['model']['angle_deg_median']:.1f} | {v['nothing_moves']['angle_deg_median']:.1f} | "
+        f"{v['model']['points_px_mean']:.1f} | {v['nothing_moves']['points_px_mean']:.1f} |"
+        for h, v in acc.items())
+    cost = results["cost"]["hiwm"]
+    m = results["methods"]
+    gain = ""
+    if {"base", "hiwm", "wm_cl"} <= set(m):
+        gain = (f"Hi-WM vs Base: {100 * (m['hiwm']['sim_success'] - m['base']['sim_success']):+.0f} points; "
+                f"Hi-WM vs WM-CL: {100 * (m['hiwm']['sim_success'] - m['wm_cl']['sim_success']):+.0f} points.")
+    text = f"""# {results['task']} / {results['backbone']} / {results['world_model']} world model
+
+Command: `{command}`
+Machine: {results['machine']}. Wall time: {results['timing_s'].get('total', 0) / 60:.1f} min
+(stages, s: {', '.join(f'{k} {v}' for k, v in results['timing_s'].items() if k != 'total')}).
+
+## Success ({m[next(iter(m))]['episodes']} held-out episodes per method, seeds 100000+)
+
+{table(results)}
+
+{gain}
+
+![success](success.png)
+
+World model vs simulator over these {corr['points']} points: Pearson r = {corr['pearson_r']:.3f},
+Spearman rho = {corr['spearman_rho']:.3f} (few points: read it as a sanity check, not a figure of merit).
+
+![sim vs wm](sim_vs_wm.png)
+
+## Cost of the corrections
+
+Hi-WM: {cost['operator_steps']} operator steps over {cost['sessions']} sessions, {cost['failure_states']} failure
+states, {cost['branches']} branches, {cost['robot_steps']} robot steps, {cost['resets']} resets.
+WM-CL: {results['cost']['wm_cl']['kept']} of {results['cost']['wm_cl']['rollouts']} world-model rollouts judged
+successful and kept.
+
+## World-model open-loop accuracy (held-out simulator episodes)
+
+| horizon | object px (model) | object px (nothing moves) | angle deg (model) | angle deg (nothing moves) | mean point px (model) | mean point px (nothing moves) |
+| --- | --- | --- | --- | --- | --- | --- |
+{acc_rows}
+
+Medians except the point columns (means). Protocol: {json.dumps(results['protocol'])}
+"""
+    path = out_dir / "README.md"
+    path.write_text(text)
+    return path

@@ -1,0 +1,305 @@
+"""The whole Hi-WM loop on one task, as cached stages (what `hiwm demo` runs).
+
+    demos -> base policy ----------------------------.
+    play  -> world model -> accuracy report            |
+                 |                                     v
+                 +--> Hi-WM campaign (scripted operator) -> post-train  --> evaluate in the
+                 +--> WM-CL rollouts (judge keeps successes) -> post-train     simulator and the model
+                                                                                -> report
+
+Every stage writes into the run folder and is skipped when its output is already there, so a rerun
+(or a run killed part-way) only does what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hiwm.data import DatasetWriter, EpisodeWindows, LeRobotDataset, WindowMixture, standard_features
+from hiwm.data.collect import collect, record_episode
+from hiwm.data.play import PlayActor
+from hiwm.evaluation.metrics import wilson_interval
+from hiwm.evaluation.runner import RolloutResult, rollout
+from hiwm.evaluation.wm_accuracy import open_loop_errors
+from hiwm.policies import load_policy, make_policy
+from hiwm.session.campaign import run_campaign
+from hiwm.session.operators import OperatorConfig
+from hiwm.tasks import make_expert, make_task, task_class
+from hiwm.tasks.base import ENV_KEY, STATE_KEY
+from hiwm.tasks.vector import SimVecEnv
+from hiwm.training import TrainConfig, train
+from hiwm.world_models import EnsembleConfig, WorldModelVecEnv, load_world_model
+from hiwm.world_models.training import fit_world_model, scene_episodes
+
+log = logging.getLogger(__name__)
+
+SEEDS = {"demos": 0, "play": 10_000, "hiwm": 20_000, "hg_dagger": 30_000, "eval": 100_000}
+VARIANTS = ("base", "wm_cl", "hiwm")
+
+
+@dataclass
+class PipelineConfig:
+    task: str = "pusht"
+    seed: int = 0
+    device: str = "cpu"
+    demos: int = 40
+    play_episodes: int = 150
+    policy: dict = field(default_factory=lambda: {"type": "diffusion"})
+    policy_steps: int = 3000
+    finetune_steps: int = 1500
+    policy_batch: int = 128
+    policy_lr: float = 3e-4
+    wm: dict = field(default_factory=lambda: {"type": "ensemble"})
+    wm_steps: int = 1500
+    wm_batch: int = 128
+    operator: dict = field(default_factory=dict)  # OperatorConfig overrides (H, r, K, B, ...)
+    wm_cl_rollouts: int = 100
+    new_data_weight: float = 0.5  # share of fine-tuning batches drawn from the method's new data
+    eval_episodes: int = 100
+    accuracy_episodes: int = 20
+
+    @classmethod
+    def quick(cls, **overrides) -> "PipelineConfig":
+        """Minutes on 2 cores: the CI smoke test of the whole loop (numbers mean nothing)."""
+        base = dict(demos=4, play_episodes=4, policy_steps=30, finetune_steps=20, policy_batch=32, wm_steps=30,
+                    wm_batch=32, operator={"budget": 60, "branches": 2}, wm_cl_rollouts=4, eval_episodes=4,
+                    accuracy_episodes=2, policy={"type": "diffusion", "down_dims": [32, 64], "num_inference_steps": 4},
+                    wm={"type": "ensemble", "members": 2, "hidden": 32})
+        base.update(overrides)
+        return cls(**base)
+
+
+class Pipeline:
+    def __init__(self, cfg: PipelineConfig, run_dir: str | Path, progress: bool = True):
+        self.cfg, self.dir, self.progress = cfg, Path(run_dir), progress
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.task = task_class(cfg.task)
+        self.timing: dict[str, float] = {}
+        self._write_json("config.json", asdict(cfg))
+
+    # ------------------------------------------------------------ helpers ----
+    def _write_json(self, name: str, obj) -> Path:
+        path = self.dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
+        os.replace(tmp, path)
+        return path
+
+    def _timed(self, key: str, fn):
+        t = time.perf_counter()
+        out = fn()
+        self.timing[key] = self.timing.get(key, 0.0) + time.perf_counter() - t
+        return out
+
+    def _train_cfg(self, steps: int, batch: int, lr: float, seed_offset: int, **kw) -> TrainConfig:
+        return TrainConfig(steps=steps, batch_size=batch, lr=lr, seed=self.cfg.seed + seed_offset,
+                           device=self.cfg.device, warmup_steps=min(200, steps // 10), **kw)
+
+    # ------------------------------------------------------------- stages ----
+    def collect_data(self) -> tuple[LeRobotDataset, LeRobotDataset]:
+        c = self.cfg
+        demos = self._timed("collect", lambda: collect(c.task, "expert", c.demos, self.dir / "data" / "demos",
+                                                       SEEDS["demos"] + c.seed * 1000, progress=self.progress))
+        play = self._timed("collect", lambda: collect(c.task, "play", c.play_episodes, self.dir / "data" / "play",
+                                                      SEEDS["play"] + c.seed * 1000, progress=self.progress))
+        return demos, play
+
+    def base_policy(self, demos: LeRobotDataset):
+        path = self.dir / "policies" / "base"
+        if (path / "model.safetensors").exists():
+            return load_policy(path, device=self.cfg.device)
+        spec = self.task.spec_
+        overrides = {k: v for k, v in self.cfg.policy.items() if k != "type"}
+        policy = make_policy(self.cfg.policy["type"], action_dim=spec.action_dim,
+                             feature_dims={STATE_KEY: spec.agent_dim, ENV_KEY: spec.env_dim}, device=self.cfg.device,
+                             **overrides)
+        policy.set_stats(demos.stats)
+        windows = self._windows([demos], policy)
+        tc = self._train_cfg(self.cfg.policy_steps, self.cfg.policy_batch, self.cfg.policy_lr, 1)
+        summary = self._timed("train_policy", lambda: train(policy, windows.sample, tc, progress=self.progress))
+        policy.save(path)
+        self._write_json("policies/base/train.json", summary)
+        return load_policy(path, device=self.cfg.device)
+
+    def _windows(self, sources, policy, mask_key: str | None = None) -> EpisodeWindows:
+        pc = policy.config
+        return EpisodeWindows(sources, obs_keys=pc.input_features, n_obs_steps=pc.n_obs_steps, horizon=pc.horizon,
+                              mask_key=mask_key)
+
+    def world_model(self, demos: LeRobotDataset, play: LeRobotDataset):
+        path = self.dir / "world_model"
+        if (path / "model.safetensors").exists():
+            return load_world_model(path, device=self.cfg.device)
+        cfg = EnsembleConfig(task=self.cfg.task, **{k: v for k, v in self.cfg.wm.items() if k != "type"})
+        episodes = scene_episodes(demos, self.cfg.task) + scene_episodes(play, self.cfg.task)
+        tc = self._train_cfg(self.cfg.wm_steps, self.cfg.wm_batch, 1e-3, 2, ema_decay=None, weight_decay=1e-5)
+        model, summary = self._timed("train_wm", lambda: fit_world_model(cfg, episodes, tc, progress=self.progress))
+        model.save(path)
+        self._write_json("world_model/train.json", summary)
+        return load_world_model(path, device=self.cfg.device)
+
+    def wm_accuracy(self, wm) -> dict:
+        path = self.dir / "wm_accuracy.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        env = make_task(self.cfg.task, images=False)
+        episodes = []
+        n = self.cfg.accuracy_episodes
+        for i in range(n):  # held-out episodes: half expert, half play (never trained on)
+            seed = SEEDS["eval"] + i
+            expert = make_expert(self.cfg.task, skill=1.0 if i % 2 == 0 else 0.6, seed=seed)
+            actor = (lambda o, s, e=expert: e.act(o)) if i % 2 == 0 else PlayActor(self.task.spec_, expert, seed).act
+            frames, _ = record_episode(env, actor, seed, self.task.spec_.max_steps, images=False, stop_on_success=False)
+            scenes = self.task.scene_of({STATE_KEY: frames[STATE_KEY], ENV_KEY: frames[ENV_KEY]})
+            episodes.append((scenes, frames["action"]))
+        acc = open_loop_errors(wm, episodes, seed=self.cfg.seed)
+        self._write_json("wm_accuracy.json", acc)
+        return acc
+
+    def hiwm_data(self, policy, wm) -> dict:
+        path = self.dir / "hiwm" / "cost.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        op = OperatorConfig(**self.cfg.operator)
+        seeds = list(range(SEEDS["hiwm"], SEEDS["hiwm"] + 1000))
+        cost = self._timed("hiwm", lambda: run_campaign(policy, wm, seeds, self.dir / "hiwm", op, seed=self.cfg.seed,
+                                                         progress=self.progress))
+        self._write_json("hiwm/cost.json", cost)
+        return cost
+
+    def wm_cl_data(self, policy, wm) -> Path:
+        root = self.dir / "wm_cl" / "kept"
+        marker = self.dir / "wm_cl" / "done.json"
+        if marker.exists():
+            return root
+        seeds = list(range(SEEDS["hiwm"], SEEDS["hiwm"] + self.cfg.wm_cl_rollouts))
+        res = self._timed("wm_cl", lambda: rollout(WorldModelVecEnv(wm), policy, seeds, self.task.spec_.max_steps,
+                                                    seed=self.cfg.seed + 3, record=True, progress=self.progress,
+                                                    desc="wm-cl rollouts"))
+        spec = self.task.spec_
+        feats = standard_features(spec.agent_dim, spec.action_dim, env_dim=spec.env_dim)
+        if root.exists():
+            import shutil
+
+            shutil.rmtree(root)
+        with DatasetWriter.create(root, fps=spec.fps, features=feats) as writer:
+            for seed, ep, ok in zip(seeds, res.episodes, res.success):
+                if not ok:
+                    continue
+                T = len(ep["action"])
+                writer.add_episode({STATE_KEY: ep["obs_state"], ENV_KEY: ep["obs_env"], "action": ep["action"],
+                                    "next.reward": ep["progress"], "source": np.full(T, "policy", dtype=object),
+                                    "wm_checkpoint": np.full(T, wm.checkpoint_id(), dtype=object)},
+                                   task=spec.description, meta={"initial_seed": seed})
+        self._write_json("wm_cl/done.json", {"rollouts": len(seeds), "kept": int(res.success.sum())})
+        return root
+
+    def finetune(self, name: str, demos: LeRobotDataset, new_windows: EpisodeWindows | None):
+        path = self.dir / "policies" / name
+        if (path / "model.safetensors").exists():
+            return load_policy(path, device=self.cfg.device)
+        policy = load_policy(self.dir / "policies" / "base", device=self.cfg.device)
+        base = self._windows([demos], policy)
+        sampler = base if new_windows is None else WindowMixture(
+            [base, new_windows], [1 - self.cfg.new_data_weight, self.cfg.new_data_weight])
+        tc = self._train_cfg(self.cfg.finetune_steps, self.cfg.policy_batch, self.cfg.policy_lr / 3, 4)
+        summary = self._timed("finetune", lambda: train(policy, sampler.sample, tc, progress=self.progress))
+        policy.save(path)
+        self._write_json(f"policies/{name}/train.json", summary)
+        return load_policy(path, device=self.cfg.device)
+
+    def correction_windows(self, policy, root: Path) -> EpisodeWindows | None:
+        """Hi-WM's new data: windows that start on the branches' own corrective steps."""
+        ds = LeRobotDataset(root)
+        episodes = []
+        for i in range(ds.num_episodes):
+            ep = ds.episode(i, decode_images=False)
+            ep["train_mask"] = ep["intervention"] & ep["on_branch"]
+            if ep["train_mask"].any():
+                episodes.append(ep)
+        return self._windows(episodes, policy, mask_key="train_mask") if episodes else None
+
+    def evaluate(self, name: str, policy, wm) -> dict:
+        path = self.dir / "eval" / f"{name}.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        seeds = list(range(SEEDS["eval"], SEEDS["eval"] + self.cfg.eval_episodes))
+        out = {}
+        for kind, env in (("sim", SimVecEnv(self.cfg.task)), ("wm", WorldModelVecEnv(wm))):
+            res: RolloutResult = self._timed("eval", lambda: rollout(
+                env, policy, seeds, self.task.spec_.max_steps, seed=self.cfg.seed + 5, progress=self.progress,
+                desc=f"eval {name} ({kind})"))
+            out[kind] = {"success": res.success.tolist(), "success_95": res.success_95.tolist(),
+                         "max_progress": res.max_progress.tolist(), "steps": res.steps.tolist()}
+        self._write_json(f"eval/{name}.json", out)
+        return out
+
+    # ---------------------------------------------------------------- all ----
+    def run(self) -> dict:
+        t0 = time.perf_counter()
+        demos, play = self.collect_data()
+        base = self.base_policy(demos)
+        wm = self.world_model(demos, play)
+        accuracy = self.wm_accuracy(wm)
+        cost = self.hiwm_data(base, wm)
+        wm_cl_root = self.wm_cl_data(base, wm)
+        policies = {"base": base}
+        cw = self.correction_windows(base, Path(cost["dataset"]))
+        policies["hiwm"] = self.finetune("hiwm", demos, cw)
+        wm_cl_ds = LeRobotDataset(wm_cl_root)
+        policies["wm_cl"] = self.finetune("wm_cl", demos, self._windows([wm_cl_ds], base) if wm_cl_ds.num_episodes else None)
+        evals = {name: self.evaluate(name, policies[name], wm) for name in VARIANTS}
+        results = self.results(evals, cost, accuracy, time.perf_counter() - t0)
+        self._write_json("results.json", results)
+        return results
+
+    def results(self, evals: dict, cost: dict, accuracy: dict, wall: float) -> dict:
+        c = self.cfg
+        op = OperatorConfig(**c.operator)
+        methods = {}
+        for name, ev in evals.items():
+            sim, wm = np.array(ev["sim"]["success"]), np.array(ev["wm"]["success"])
+            methods[name] = {"sim_success": float(sim.mean()), "sim_ci95": list(wilson_interval(int(sim.sum()), len(sim))),
+                             "sim_success_95": float(np.mean(ev["sim"]["success_95"])),
+                             "wm_success": float(wm.mean()), "wm_ci95": list(wilson_interval(int(wm.sum()), len(wm))),
+                             "episodes": len(sim)}
+        wmcl = json.loads((self.dir / "wm_cl" / "done.json").read_text())
+        return {
+            "task": c.task, "backbone": c.policy["type"], "world_model": c.wm["type"], "seed": c.seed,
+            "protocol": {"demos": c.demos, "H": op.horizon, "r": op.rollback, "K": op.branches, "B": op.budget,
+                         "finetune_steps": c.finetune_steps, "policy_steps": c.policy_steps, "wm_steps": c.wm_steps,
+                         "play_episodes": c.play_episodes, "wm_cl_rollouts": c.wm_cl_rollouts},
+            "methods": methods,
+            "cost": {"hiwm": {k: cost[k] for k in ("operator_steps", "robot_steps", "resets", "failure_states",
+                                                   "branches", "sessions")},
+                     "wm_cl": {"rollouts": wmcl["rollouts"], "kept": wmcl["kept"], "robot_steps": 0}},
+            "wm_accuracy": accuracy,
+            "timing_s": {k: round(v, 1) for k, v in self.timing.items()} | {"total": round(wall, 1)},
+            "machine": machine_description(),
+        }
+
+
+def machine_description() -> str:
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o))

@@ -1,0 +1,84 @@
+"""A Hi-WM correction campaign: scripted-operator sessions over the protocol's initial states.
+
+Each initial state (seeds 20 000 - 20 999) gets one session with its own log under
+``<out>/sessions/<seed>.jsonl``; when a session ends, its corrective branches are appended to the
+corrections dataset and a ``<seed>.done`` marker is written. The campaign stops when the operator's
+budget B is spent. Killed part-way, a rerun skips the finished sessions; a session that was cut off
+mid-way is rebuilt from its log for inspection (``Session.resume_from``) but redone from its start
+(the operator is deterministic given its seed, so this reproduces it) and its partial log is kept
+beside as ``<seed>.jsonl.partial``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from hiwm.data import DatasetWriter
+from hiwm.session.engine import Session, SessionConfig
+from hiwm.session.export import branch_frames, correction_features, exportable_branches
+from hiwm.session.operators import OperatorConfig, OperatorStats, ScriptedOperator
+
+log = logging.getLogger(__name__)
+
+
+def run_campaign(policy, world_model, seeds: list[int], out_dir: str | Path, config: OperatorConfig,
+                 seed: int = 0, progress: bool = True) -> dict:
+    """Returns the cost summary: operator_steps, failure_states, branches, sessions, robot_steps=0."""
+    out = Path(out_dir)
+    sessions_dir = out / "sessions"
+    sessions_dir.mkdir(parents=True, exist_ok=True)
+    task = world_model.task
+    data_root = out / "corrections"
+    writer = DatasetWriter.open(data_root) if (data_root / "meta" / "info.json").exists() else \
+        DatasetWriter.create(data_root, fps=task.spec_.fps, features=correction_features(task.spec_))
+    operator = ScriptedOperator(task.spec_.name, config, seed=seed)
+    done_stats = OperatorStats()
+    events: list[dict] = []
+    n_sessions = 0
+    bar = tqdm(seeds, desc="hi-wm sessions", disable=not progress, leave=False)
+    for s in bar:
+        marker = sessions_dir / f"{s}.done"
+        if marker.exists():
+            rec = json.loads(marker.read_text())
+            for k, v in rec["stats"].items():
+                setattr(done_stats, k, getattr(done_stats, k) + v)
+            events.extend(rec["events"])
+            n_sessions += 1
+            operator.stats.operator_steps = done_stats.operator_steps
+            continue
+        if operator.budget_left < config.horizon:
+            break
+        log_path = sessions_dir / f"{s}.jsonl"
+        if log_path.exists():
+            os.replace(log_path, log_path.with_suffix(".jsonl.partial"))
+        before = OperatorStats(**asdict(operator.stats))
+        operator.events = []
+        obs0 = task.observe(task.initial_scene(s))
+        session = Session.start(policy, world_model, obs0, SessionConfig(max_steps=task.spec_.max_steps, seed=seed + s),
+                                log_path=log_path, meta={"initial_seed": s})
+        operator.run(session)
+        for b in exportable_branches(session.tree):
+            frames = branch_frames(session.tree, b, world_model.checkpoint_id())
+            if frames:
+                writer.add_episode(frames, task=task.spec_.description,
+                                   meta={"initial_seed": s, "branch_id": b, "outcome": session.tree.branches[b].outcome})
+        session.log.close()
+        delta = {k: getattr(operator.stats, k) - getattr(before, k) for k in asdict(before)}
+        for k, v in delta.items():
+            setattr(done_stats, k, getattr(done_stats, k) + v)
+        events.extend({"seed": s, **e} for e in operator.events)
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"stats": delta, "events": [{"seed": s, **e} for e in operator.events]}))
+        os.replace(tmp, marker)
+        n_sessions += 1
+        bar.set_postfix(steps=operator.stats.operator_steps, failures=operator.stats.failure_states)
+    writer.close()
+    bar.close()
+    return {**asdict(done_stats), "sessions": n_sessions, "robot_steps": 0, "resets": 0, "events": events,
+            "dataset": str(data_root)}

@@ -1,0 +1,137 @@
+"""The scripted operator: the task's expert standing in for the person at the studio.
+
+It watches the policy act inside the world model and sees only the model's predictions. It takes over
+when its own action and the policy's disagree beyond a threshold for several steps in a row, or when
+progress stalls; then it rolls back r steps from where it noticed, and from that one cached failure
+state gives K corrective continuations of H steps each (the first at full skill, the others a little
+varied, as a person's repeated attempts would be), handing back to the policy after each. The first
+branch carries on and may be corrected again; the others run to their end, so each gets an outcome.
+
+It only sends events to the session (session/engine.py), exactly as the studio does.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from hiwm.session.engine import Session
+from hiwm.session.machine import Phase
+from hiwm.tasks import make_expert
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OperatorConfig:
+    horizon: int = 15  # H: corrective steps per branch
+    rollback: int = 5  # r: steps back from where failure was noticed
+    branches: int = 4  # K: corrective continuations per failure state
+    budget: int = 1500  # B: corrective steps in all (the campaign shares one budget)
+    disagree: float = 60.0  # action distance (action units; Push-T: px) that counts as disagreement
+    patience: int = 6  # consecutive disagreeing steps before taking over
+    stall_steps: int = 50  # no progress gain over this many steps = stalled
+    stall_gain: float = 0.02
+    warmup: int = 10  # steps after the start or a hand-back before judging
+    branch_skill: float = 0.9  # expert skill on branches after the first
+    max_corrections: int = 3  # corrections along one main line (deeper failures are left)
+
+
+@dataclass
+class OperatorStats:
+    operator_steps: int = 0
+    failure_states: int = 0
+    branches: int = 0
+    branch_successes: int = 0
+
+
+class FailureDetector:
+    """Decides when the rollout has become failure-prone, from predictions only."""
+
+    def __init__(self, cfg: OperatorConfig):
+        self.cfg = cfg
+        self.disagreeing = 0
+        self.progress: list[float] = []
+
+    def update(self, policy_action: np.ndarray, operator_action: np.ndarray, progress: float) -> str | None:
+        self.progress.append(progress)
+        if len(self.progress) <= self.cfg.warmup:
+            return None
+        far = np.linalg.norm(np.asarray(policy_action) - np.asarray(operator_action)) > self.cfg.disagree
+        self.disagreeing = self.disagreeing + 1 if far else 0
+        if self.disagreeing >= self.cfg.patience:
+            return "disagreement"
+        n = self.cfg.stall_steps
+        if len(self.progress) > n and max(self.progress[-n:]) < self.progress[-n - 1] + self.cfg.stall_gain:
+            return "stall"
+        return None
+
+
+class ScriptedOperator:
+    def __init__(self, task_name: str, config: OperatorConfig | None = None, seed: int = 0):
+        self.task_name = task_name
+        self.cfg = config or OperatorConfig()
+        self.seed = seed
+        self.stats = OperatorStats()
+        self.events: list[dict] = []  # where and why it took over
+
+    @property
+    def budget_left(self) -> int:
+        return self.cfg.budget - self.stats.operator_steps
+
+    def run(self, session: Session) -> OperatorStats:
+        """Drive a freshly started session through the protocol (the budget is shared across runs)."""
+        if session.phase == Phase.PAUSED:
+            session.resume()
+        self._drive(session, corrections=0, correct=True)
+        return self.stats
+
+    def _drive(self, session: Session, corrections: int, correct: bool) -> None:
+        """Let the policy act until its branch ends; correct on failure when allowed."""
+        watcher = make_expert(self.task_name, skill=1.0, seed=self.seed)
+        detector = FailureDetector(self.cfg)
+        while session.phase == Phase.AUTONOMOUS:
+            before = session.node
+            node = session.step()
+            if not correct or corrections >= self.cfg.max_corrections or self.budget_left < self.cfg.horizon:
+                continue
+            reason = detector.update(node.action, watcher.act(before.obs), node.progress)
+            if reason and session.phase == Phase.AUTONOMOUS:
+                self._correct(session, node.id, reason, corrections)
+                return
+
+    def _correct(self, session: Session, failure_node: int, reason: str, corrections: int) -> None:
+        start = session.tree.ancestor(failure_node, self.cfg.rollback)
+        self.stats.failure_states += 1
+        self.events.append({"node": failure_node, "rolled_back_to": start.id, "depth": start.depth, "reason": reason})
+        log.debug("failure (%s) at node %d; branching from node %d", reason, failure_node, start.id)
+        for k in range(self.cfg.branches):
+            if self.budget_left < self.cfg.horizon:
+                break
+            session.roll_back(start.id)
+            branch = session.branch()
+            session.take_over()
+            skill = 1.0 if k == 0 else self.cfg.branch_skill
+            expert = make_expert(self.task_name, skill=skill, seed=self.seed * 7919 + failure_node * 31 + k)
+            for _ in range(self.cfg.horizon):
+                session.act(expert.act(session.node.obs))
+                self.stats.operator_steps += 1
+                if session.phase != Phase.CORRECTING:
+                    break
+            if session.phase == Phase.CORRECTING:
+                session.hand_back()
+            self.stats.branches += 1
+            # the first continuation is the main line and may be corrected again; the others just run out
+            self._drive(session, corrections + 1, correct=(k == 0))
+            if session.tree.branches[branch.id].outcome == "success" or any(
+                session.tree.branches[b].outcome == "success" for b in _descendant_branches(session, branch.id)
+            ):
+                self.stats.branch_successes += 1
+
+
+def _descendant_branches(session: Session, branch_id: int) -> list[int]:
+    """Branches started from nodes of ``branch_id`` (nested corrections on the main line)."""
+    nodes = {n.id for n in session.tree.nodes.values() if n.branch_id == branch_id}
+    return [b.id for b in session.tree.branches.values() if b.root_node in nodes and b.id != branch_id]

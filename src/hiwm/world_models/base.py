@@ -1,0 +1,151 @@
+"""The functional world-model interface: the model's state is a value you hold.
+
+    state = wm.initial_state(obs)                       # obs: dict of (B, D) arrays
+    state, pred_obs, info = wm.step(state, action)      # action: (B, A)
+
+``WMState`` is immutable; ``step`` never mutates its input, so a rollout tree can keep states in its
+nodes: rolling back is picking a node, branching is stepping from it. Nothing about a rollout lives
+inside the model object (which is what lets one model serve many branches and many sessions).
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from hiwm.errors import CheckpointError
+from hiwm.registry import Registry
+
+log = logging.getLogger(__name__)
+
+WORLD_MODELS: Registry = Registry("world model")
+
+
+@dataclass(frozen=True)
+class WMState:
+    """A batch of world-model states (a value; tensors are never modified in place).
+
+    scenes:  (B, n_hist, D_scene) the most recent scenes, oldest first; ``scenes[:, -1]`` is now.
+    actions: (B, n_hist, A) the action that led into each of those scenes (at rest: the agent's
+             own position, i.e. "hold still").
+    t:       (B,) steps taken since the initial observation.
+    """
+
+    scenes: torch.Tensor
+    actions: torch.Tensor
+    t: torch.Tensor
+
+    @property
+    def batch_size(self) -> int:
+        return self.scenes.shape[0]
+
+    def index(self, i: int | slice | torch.Tensor) -> "WMState":
+        """Select batch entries (keeps the batch dimension for an int)."""
+        if isinstance(i, int):
+            i = slice(i, i + 1)
+        return WMState(self.scenes[i], self.actions[i], self.t[i])
+
+    @staticmethod
+    def cat(states: list["WMState"]) -> "WMState":
+        return WMState(*(torch.cat([getattr(s, f.name) for s in states]) for f in fields(WMState)))
+
+    def nbytes(self) -> int:
+        return sum(getattr(self, f.name).element_size() * getattr(self, f.name).nelement() for f in fields(self))
+
+
+@dataclass
+class WorldModelConfig:
+    type: str = "ensemble"
+    task: str = "pusht"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class WorldModel(torch.nn.Module, abc.ABC):
+    """Action-conditioned dynamics over a task's scene vector, with a per-step uncertainty."""
+
+    config: WorldModelConfig
+
+    @abc.abstractmethod
+    def initial_state(self, obs: dict) -> WMState:
+        """obs: dict of (B, D) arrays (one time step) -> state at rest at that observation."""
+
+    @abc.abstractmethod
+    def step(self, state: WMState, action) -> tuple[WMState, dict, dict]:
+        """action (B, A) -> (next state, predicted obs dict of (B, D) arrays, info).
+
+        info: ``uncertainty`` (B,) ensemble disagreement, ``progress`` (B,), ``is_success`` (B,) bool,
+        ``scene`` (B, D_scene).
+        """
+
+    # ---- checkpoints: config.json + model.safetensors, nothing pickled ----
+    def checkpoint_id(self) -> str:
+        """A short content hash of the weights: the provenance tag on every imagined frame."""
+        if getattr(self, "_ckpt_id", None) is None:
+            h = hashlib.sha256()
+            for k, v in sorted(self.state_dict().items()):
+                h.update(k.encode())
+                h.update(v.detach().cpu().numpy().tobytes())
+            self._ckpt_id = h.hexdigest()[:12]
+        return self._ckpt_id
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / "model.safetensors.tmp"
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
+        os.replace(tmp, d / "model.safetensors")
+        tmp = d / "config.json.tmp"
+        tmp.write_text(json.dumps(self.config.to_dict(), indent=2))
+        os.replace(tmp, d / "config.json")
+        return d
+
+
+def load_world_model(directory: str | os.PathLike, device: str = "cpu") -> WorldModel:
+    """Load a world model saved by ``WorldModel.save``; resolves its type through the registry."""
+    d = Path(directory)
+    cfg_path, weights = d / "config.json", d / "model.safetensors"
+    for p in (cfg_path, weights):
+        if not p.is_file():
+            raise CheckpointError(f"world-model checkpoint file missing: {p}")
+    try:
+        raw = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"world-model config is not valid JSON: {cfg_path} ({e})") from None
+    if not isinstance(raw, dict) or "type" not in raw:
+        raise CheckpointError(f"world-model config has no 'type': {cfg_path}")
+    cls = WORLD_MODELS.get(raw["type"])
+    cfg_cls = cls.config_class
+    known = {f.name for f in fields(cfg_cls)}
+    cfg = cfg_cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k in known})
+    model = cls(cfg)
+    try:
+        tensors = load_file(str(weights))
+    except Exception as e:  # safetensors raises several types for truncated/corrupt files
+        raise CheckpointError(f"world-model weights are corrupt: {weights} ({type(e).__name__})") from None
+    missing = set(model.state_dict()) - set(tensors)
+    if missing:
+        raise CheckpointError(f"world-model weights lack {sorted(missing)[:3]}...: {weights}")
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise CheckpointError(f"world-model weights do not fit the config ({str(e).splitlines()[0]}): {weights}") from None
+    return model.to(device).eval()
+
+
+def replace_state(state: WMState, **changes) -> WMState:
+    return replace(state, **changes)
+
+
+def to_numpy_obs(obs: dict) -> dict:
+    return {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in obs.items()}

@@ -1,0 +1,130 @@
+"""Per-task encodings of (scene history, action) into network inputs and of scene changes into targets.
+
+Why a task-specific frame: pushing physics does not care where on the table it happens or how the T is
+turned, so expressing everything in the T's own frame lets one small network learn one contact model
+instead of one per pose (a measured probe: median block error at 10 steps ~30 px on raw coordinates,
+~7 px in the T's frame). The workspace position is still given, for the walls.
+
+All functions are batched over any leading dims and work on torch tensors (differentiable: the
+multi-step loss backpropagates through them) and on numpy arrays (the fast CPU inference path: tiny
+numpy ops cost ~1 us against ~5 us for torch, which decides batch-1 stepping speed).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from hiwm.registry import Registry
+from hiwm.tasks.pusht import T_KEYPOINTS, WORKSPACE
+
+SCENE_CODECS: Registry = Registry("world-model scene codec")
+
+
+class _Np:
+    cos, sin, remainder = np.cos, np.sin, np.remainder
+
+    @staticmethod
+    def stack(xs, axis):
+        return np.stack(xs, axis=axis)
+
+    @staticmethod
+    def cat(xs, axis):
+        return np.concatenate(xs, axis=axis)
+
+
+class _Torch:
+    cos, sin, remainder = torch.cos, torch.sin, torch.remainder
+
+    @staticmethod
+    def stack(xs, axis):
+        return torch.stack(xs, dim=axis)
+
+    @staticmethod
+    def cat(xs, axis):
+        return torch.cat(xs, dim=axis)
+
+
+def ops(x):
+    """The array namespace of ``x`` (numpy or torch)."""
+    return _Np if isinstance(x, np.ndarray) else _Torch
+
+
+def _to_body(v, c, s):
+    """Rotate world vectors (..., 2) by -angle into the body frame."""
+    return ops(v).stack([c * v[..., 0] + s * v[..., 1], -s * v[..., 0] + c * v[..., 1]], -1)
+
+
+def _to_world(v, c, s):
+    return ops(v).stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]], -1)
+
+
+def wrap(a):
+    return ops(a).remainder(a + math.pi, 2 * math.pi) - math.pi
+
+
+@SCENE_CODECS.register("pusht")
+class PushTCodec:
+    """Scene (5,) = [agent xy, block xy, block angle]; action (2,) = pusher target."""
+
+    scene_dim = 5
+    action_dim = 2
+    POS_SCALE = 100.0  # px -> network units for positions relative to the T
+    DELTA_SCALE = 10.0  # px -> units for per-step motion
+
+    def __init__(self, n_hist: int):
+        self.n_hist = n_hist
+        self.n_in = 2 + 4 * n_hist + 3 * (n_hist - 1) + 4
+        self.n_out = 5
+        self._kp = {np: T_KEYPOINTS.astype(np.float32), torch: torch.tensor(T_KEYPOINTS, dtype=torch.float32)}
+
+    def inputs(self, scenes, actions, action):
+        """scenes (..., H, 5), actions (..., H, 2) leading into them, action (..., 2) -> (..., n_in)."""
+        xp = ops(scenes)
+        now = scenes[..., -1, :]
+        b, th = now[..., 2:4], now[..., 4]
+        c, s = xp.cos(th)[..., None], xp.sin(th)[..., None]
+        c1, s1 = c[..., 0], s[..., 0]
+        feats = [_to_body(action - b, c1, s1) / self.POS_SCALE]
+        for h in range(self.n_hist):
+            feats.append(_to_body(scenes[..., h, 0:2] - b, c1, s1) / self.POS_SCALE)
+            feats.append(_to_body(actions[..., h, :] - b, c1, s1) / self.POS_SCALE)
+        for h in range(self.n_hist - 1):
+            feats.append(_to_body(scenes[..., h, 2:4] - b, c1, s1) / self.DELTA_SCALE)
+            feats.append(wrap(scenes[..., h, 4:5] - th[..., None]) * 10.0)
+        feats.append(b / (WORKSPACE / 2) - 1.0)
+        feats.append(xp.cat([s, c], -1))
+        return xp.cat(feats, -1)
+
+    def targets(self, now, nxt):
+        """The change from scene ``now`` to ``nxt`` (..., 5) in now's T frame -> (..., 5)."""
+        xp = ops(now)
+        c, s = xp.cos(now[..., 4]), xp.sin(now[..., 4])
+        da = _to_body(nxt[..., 0:2] - now[..., 0:2], c, s)
+        db = _to_body(nxt[..., 2:4] - now[..., 2:4], c, s)
+        dth = wrap(nxt[..., 4:5] - now[..., 4:5])
+        return xp.cat([da / self.DELTA_SCALE, db / self.DELTA_SCALE, dth * 10.0], -1)
+
+    def apply(self, now, delta):
+        """Inverse of ``targets``: now (..., 5), delta (..., 5) -> next scene (..., 5)."""
+        xp = ops(now)
+        c, s = xp.cos(now[..., 4]), xp.sin(now[..., 4])
+        a = now[..., 0:2] + _to_world(delta[..., 0:2] * self.DELTA_SCALE, c, s)
+        b = now[..., 2:4] + _to_world(delta[..., 2:4] * self.DELTA_SCALE, c, s)
+        th = wrap(now[..., 4:5] + delta[..., 4:5] / 10.0)
+        return xp.cat([a, b, th], -1)
+
+    def points(self, scene):
+        """Scene (..., 5) -> the points a loss compares, (..., 9, 2): agent + the T's 8 keypoints (px)."""
+        xp = ops(scene)
+        kp = self._kp[np] if xp is _Np else self._kp[torch].to(scene)
+        c, s = xp.cos(scene[..., 4])[..., None], xp.sin(scene[..., 4])[..., None]
+        x = kp[:, 0] * c - kp[:, 1] * s + scene[..., 2:3]
+        y = kp[:, 0] * s + kp[:, 1] * c + scene[..., 3:4]
+        return xp.cat([scene[..., None, 0:2], xp.stack([x, y], -1)], -2)
+
+    def rest_action(self, scene):
+        """The action that holds the scene still: the pusher's own position."""
+        return scene[..., 0:2]

@@ -1,0 +1,188 @@
+"""A deep-ensemble MLP world model over the task's scene, trained with a multi-step rollout loss.
+
+Each of E members maps (scene history, action) encoded in the task's frame (features.py) to the next
+scene's change. A step predicts with the members' mean; their spread (in px, over the agent and the
+object's keypoints) is the per-step uncertainty. All E members run as one batched matmul per layer,
+which is what makes batch-1 stepping fast on a CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from hiwm.tasks import task_class
+from hiwm.world_models.base import WORLD_MODELS, WMState, WorldModel, WorldModelConfig
+from hiwm.world_models.ensemble.features import SCENE_CODECS
+
+
+@dataclass
+class EnsembleConfig(WorldModelConfig):
+    type: str = "ensemble"
+    task: str = "pusht"
+    members: int = 5
+    hidden: int = 256
+    layers: int = 3
+    n_hist: int = 2
+    rollout_steps: int = 8  # K in the multi-step loss
+
+
+class EnsembleLinear(nn.Module):
+    """E independent linear layers applied as one batched matmul: (E, N, i) -> (E, N, o)."""
+
+    def __init__(self, members: int, n_in: int, n_out: int):
+        super().__init__()
+        bound = 1.0 / math.sqrt(n_in)
+        self.weight = nn.Parameter(torch.empty(members, n_in, n_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(members, 1, n_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+@WORLD_MODELS.register("ensemble")
+class EnsembleWorldModel(WorldModel):
+    config_class = EnsembleConfig
+
+    def __init__(self, config: EnsembleConfig):
+        super().__init__()
+        self.config = config
+        self.task = task_class(config.task)
+        self.codec = SCENE_CODECS.get(config.task)(config.n_hist)
+        dims = [self.codec.n_in] + [config.hidden] * config.layers + [self.codec.n_out]
+        self.net = nn.ModuleList(EnsembleLinear(config.members, i, o) for i, o in zip(dims[:-1], dims[1:]))
+        self.register_buffer("in_mean", torch.zeros(self.codec.n_in))
+        self.register_buffer("in_std", torch.ones(self.codec.n_in))
+        self.register_buffer("out_std", torch.ones(self.codec.n_out))
+
+    # ---- the network ----
+    def set_normalization(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """inputs (N, n_in), targets (N, n_out) sampled from the training data."""
+        self.in_mean.copy_(inputs.mean(0))
+        self.in_std.copy_(inputs.std(0).clamp_min(1e-3))
+        self.out_std.copy_(targets.std(0).clamp_min(1e-3))
+        self._ckpt_id = None
+
+    def deltas(self, feats: torch.Tensor) -> torch.Tensor:
+        """feats (E, N, n_in) -> per-member scene changes (E, N, n_out), in codec units."""
+        x = (feats - self.in_mean) / self.in_std
+        for i, layer in enumerate(self.net):
+            x = layer(x)
+            if i < len(self.net) - 1:
+                x = torch.nn.functional.silu(x)
+        return x * self.out_std
+
+    # ---- the functional interface ----
+    def initial_state(self, obs: dict) -> WMState:
+        scene = torch.as_tensor(np.asarray(self.task.scene_of(obs)), dtype=torch.float32)
+        if scene.ndim == 1:
+            scene = scene[None]
+        device = self.in_mean.device
+        scene = scene.to(device)
+        hist = scene[:, None, :].expand(-1, self.config.n_hist, -1).clone()
+        acts = self.codec.rest_action(hist).clone()
+        return WMState(hist, acts, torch.zeros(scene.shape[0], dtype=torch.long, device=device))
+
+    def _numpy_net(self) -> list:
+        """Weights as float32 numpy arrays for the CPU inference path (rebuilt after any change)."""
+        if getattr(self, "_np_cache", None) is None:
+            self._np_cache = [(l.weight.detach().numpy().copy(), l.bias.detach().numpy().copy()) for l in self.net]
+            self._np_norm = [t.detach().numpy().copy() for t in (self.in_mean, self.in_std, self.out_std)]
+        return self._np_cache
+
+    def train(self, mode: bool = True):
+        self._np_cache = None
+        self._ckpt_id = None
+        return super().train(mode)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._np_cache = None
+        self._ckpt_id = None
+        return super()._load_from_state_dict(*args, **kwargs)
+
+    def _predict_numpy(self, scenes: np.ndarray, actions: np.ndarray, action: np.ndarray):
+        """(B, H, D), (B, H, A), (B, A) float32 -> next scenes (B, D), uncertainty (B,)."""
+        layers = self._numpy_net()
+        mean, std, out_std = self._np_norm
+        x = (self.codec.inputs(scenes, actions, action) - mean) / std
+        x = np.broadcast_to(x, (self.config.members, *x.shape))
+        for i, (w, b) in enumerate(layers):
+            x = np.matmul(x, w) + b
+            if i < len(layers) - 1:
+                x = x / (1.0 + np.exp(-x))  # SiLU
+        d = x * out_std
+        now = scenes[:, -1]
+        per_member = self.codec.apply(np.broadcast_to(now, d.shape), d)
+        nxt = self.codec.apply(now, d.mean(0))
+        unc = np.linalg.norm(self.codec.points(per_member).std(0), axis=-1).mean(-1)
+        return nxt.astype(np.float32), unc
+
+    @torch.no_grad()
+    def _predict_torch(self, scenes: torch.Tensor, actions: torch.Tensor, action: torch.Tensor):
+        e = self.config.members
+        d = self.deltas(self.codec.inputs(scenes, actions, action)[None].expand(e, -1, -1))
+        now = scenes[:, -1]
+        per_member = self.codec.apply(now[None].expand(e, -1, -1), d)
+        nxt = self.codec.apply(now, d.mean(0))
+        unc = self.codec.points(per_member).std(0).norm(dim=-1).mean(-1)
+        return nxt, unc
+
+    @torch.no_grad()
+    def step(self, state: WMState, action) -> tuple[WMState, dict, dict]:
+        device = state.scenes.device
+        if isinstance(action, torch.Tensor):
+            action = action.detach().cpu().numpy()
+        action = np.asarray(action, dtype=np.float32)
+        if action.ndim == 1:
+            action = action[None]
+        if device.type == "cpu" and not self.training:
+            nxt_np, unc = self._predict_numpy(state.scenes.numpy(), state.actions.numpy(), action)
+            nxt = torch.from_numpy(nxt_np)
+            act_t = torch.from_numpy(action)
+        else:
+            act_t = torch.from_numpy(action).to(device)
+            nxt, unc_t = self._predict_torch(state.scenes, state.actions, act_t)
+            unc = unc_t.cpu().numpy()
+        new = WMState(
+            torch.cat([state.scenes[:, 1:], nxt[:, None]], dim=1),
+            torch.cat([state.actions[:, 1:], act_t[:, None]], dim=1),
+            state.t + 1,
+        )
+        scene_np = nxt.double().cpu().numpy()
+        judged = [self.task.judge(s) for s in scene_np]
+        info = {
+            "scene": scene_np,
+            "uncertainty": np.asarray(unc, dtype=np.float64),
+            "progress": np.array([j[0] for j in judged]),
+            "is_success": np.array([j[1] for j in judged]),
+            "terminal_success": np.array([j[2] for j in judged]),
+        }
+        return new, self.task.observe_lowdim(scene_np), info
+
+    # ---- training ----
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        """Multi-step rollout loss; each member rolls out on its own predictions.
+
+        batch: ``scenes`` (B, n_hist + K, D), ``actions`` (B, n_hist + K, A) where actions[:, i] led
+        into scenes[:, i]; the model starts from the first n_hist scenes and predicts the next K.
+        """
+        scenes, actions = batch["scenes"], batch["actions"]
+        h, k, e = self.config.n_hist, scenes.shape[1] - self.config.n_hist, self.config.members
+        hist = scenes[None, :, :h].expand(e, -1, -1, -1)
+        acts = actions[None, :, :h].expand(e, -1, -1, -1)
+        loss, first = 0.0, None
+        for j in range(k):
+            a = actions[None, :, h + j].expand(e, -1, -1)
+            d = self.deltas(self.codec.inputs(hist, acts, a))
+            nxt = self.codec.apply(hist[:, :, -1], d)
+            sq = (self.codec.points(nxt) - self.codec.points(scenes[None, :, h + j])).pow(2).sum(-1)  # (E, B, P)
+            step_loss = (sq / self.codec.DELTA_SCALE**2).mean()
+            first = step_loss if first is None else first
+            loss = loss + step_loss
+            hist = torch.cat([hist[:, :, 1:], nxt[:, :, None]], dim=2)
+            acts = torch.cat([acts[:, :, 1:], a[:, :, None]], dim=2)
+        return loss / k, {"loss_1step": float(first.detach())}
