@@ -1,0 +1,148 @@
+"""The one training loop, shared by policies and world models.
+
+Anything with ``forward(batch) -> (loss, info)`` trains here; data comes from a callable
+``sample_batch(batch_size, generator) -> dict`` so the loop knows nothing about datasets.
+
+Distributed training later: wrap the module (e.g. DistributedDataParallel) in ``_wrap`` and shard
+``sample_batch`` by rank; everything else (optimizer, schedule, EMA, logging on rank 0) already acts
+on the unwrapped module or through ``model(batch)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from hiwm.errors import HiwmError
+from hiwm.training.ema import EMA
+
+log = logging.getLogger(__name__)
+
+SampleBatch = Callable[[int, torch.Generator], Mapping[str, Any]]
+OnLog = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000
+    batch_size: int = 256
+    lr: float = 1e-4
+    weight_decay: float = 1e-6
+    warmup_steps: int = 500
+    grad_clip: float | None = 1.0  # max global grad norm; None = no clipping
+    ema_decay: float | None = 0.995  # None = no EMA
+    seed: int = 0
+    device: str = "cpu"
+    log_every: int = 100
+
+    def validate(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.log_every < 1:
+            raise HiwmError(f"train config: steps, batch_size and log_every must be >= 1 ({asdict(self)})")
+        if self.lr <= 0 or self.warmup_steps < 0:
+            raise HiwmError(f"train config: need lr > 0 and warmup_steps >= 0, got lr={self.lr}, warmup_steps={self.warmup_steps}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise HiwmError(f"train config: ema_decay must be in (0, 1) or None, got {self.ema_decay}")
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Multiplier of the base lr at optimizer step ``step`` (0-based): linear warm-up, then cosine to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; weight decay on weight matrices and kernels only, not on biases and norm scales."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    """Tensors and numpy arrays -> tensors on ``device``; anything else passes through."""
+    out = {}
+    for key, value in batch.items():
+        if isinstance(value, np.ndarray):
+            value = torch.from_numpy(value)
+        out[key] = value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value
+    return out
+
+
+def _wrap(model: nn.Module) -> nn.Module:
+    """The module the loop calls; the place for a DistributedDataParallel wrapper later."""
+    return model
+
+
+def train(
+    model: nn.Module, sample_batch: SampleBatch, cfg: TrainConfig, progress: bool = True, on_log: OnLog | None = None
+) -> dict[str, Any]:
+    """Train ``model`` in place for ``cfg.steps`` optimizer steps; returns a summary.
+
+    Returns {"history": [(step, mean loss since the last log)], "final_loss", "steps", "seconds",
+    "it_per_s", "lr"}. With EMA on, the model ends holding the EMA weights, so whatever is saved next
+    is what was evaluated. A non-finite loss stops training with a HiwmError naming the step.
+    """
+    cfg.validate()
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)  # noise, dropout, levels drawn inside forward()
+    data_gen = torch.Generator().manual_seed(cfg.seed)  # batch sampling, independent of the model's draws
+    model.to(device).train()
+    net = _wrap(model)
+    optimizer = build_optimizer(model, cfg)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg.warmup_steps, cfg.steps))
+    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay is not None else None
+
+    history: list[tuple[int, float]] = []
+    window: list[torch.Tensor] = []
+    bar = tqdm(range(1, cfg.steps + 1), desc="train", disable=not progress, dynamic_ncols=True)
+    start = time.perf_counter()
+    for step in bar:
+        loss, info = net(to_device(sample_batch(cfg.batch_size, data_gen), device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip is not None else None
+        optimizer.step()
+        scheduler.step()
+        if ema is not None:
+            ema.update(model)
+        window.append(loss.detach())
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            # One host sync per log window, not per step (matters on CUDA).
+            mean_loss = torch.stack(window).float().mean().item()
+            window.clear()
+            if not math.isfinite(mean_loss):
+                raise HiwmError(f"training diverged: loss is {mean_loss} in the window ending at step {step}")
+            history.append((step, mean_loss))
+            metrics = {"loss": mean_loss, "lr": scheduler.get_last_lr()[0]}
+            metrics |= {k: float(v) for k, v in info.items() if k != "loss"}
+            if grad_norm is not None:
+                metrics["grad_norm"] = float(grad_norm)
+            bar.set_postfix(loss=f"{mean_loss:.4f}")
+            log.debug("step %d: %s", step, metrics)
+            if on_log is not None:
+                on_log(step, metrics)
+    seconds = time.perf_counter() - start
+    bar.close()
+    if ema is not None:
+        ema.copy_to(model)
+    model.eval()
+    log.info("trained %d steps in %.1f s (%.2f it/s), final loss %.4f", cfg.steps, seconds, cfg.steps / seconds, history[-1][1])
+    return {
+        "history": history,
+        "final_loss": history[-1][1],
+        "steps": cfg.steps,
+        "seconds": seconds,
+        "it_per_s": cfg.steps / seconds,
+        "lr": scheduler.get_last_lr()[0],
+    }
