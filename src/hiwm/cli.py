@@ -171,6 +171,18 @@ def cmd_post_train(a) -> int:
     return 0
 
 
+def cmd_sweep_demos(a) -> int:
+    from hiwm.evaluation.sweep import demo_sweep
+    from hiwm.pipeline import PipelineConfig
+
+    cfg = PipelineConfig(task=a.task, seed=a.seed, device=a.device, play_episodes=0)
+    out = demo_sweep(cfg, a.counts, a.out, episodes=a.episodes, progress=not a.no_progress)
+    for n, r in out["counts"].items():
+        print(f"{n:4d} demos: {100 * r['sim_success']:.0f}% [{100 * r['sim_ci95'][0]:.0f}, {100 * r['sim_ci95'][1]:.0f}]")
+    print(f"chosen: {out['chosen']} demos (band {out['band']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hiwm", description="Human-in-the-world-model robot post-training.")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -250,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--new-data-weight", type=float, default=0.5)
     _common(q)
     q.set_defaults(fn=cmd_post_train)
+    sw = sub.add_parser("sweep-demos", help="choose the number of base demos (Base in the 25-65%% band)")
+    sw.add_argument("--task", default="pusht")
+    sw.add_argument("--counts", type=int, nargs="+", default=[10, 20, 40])
+    sw.add_argument("--episodes", type=int, default=100)
+    sw.add_argument("--out", default="runs/sweep")
+    _common(sw)
+    sw.set_defaults(fn=cmd_sweep_demos)
     return p
 
 

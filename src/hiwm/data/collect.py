@@ -50,7 +50,7 @@ def record_episode(env, actor, seed: int, max_steps: int, images: bool, stop_on_
 
 
 def collect(task_name: str, mode: str, episodes: int, root: str | Path, seed_start: int, images: bool = False,
-            skill: float = 1.0, progress: bool = True) -> LeRobotDataset:
+            skill: float = 1.0, progress: bool = True, max_steps: int | None = None) -> LeRobotDataset:
     """Write ``episodes`` episodes to ``root`` (appending if it exists); returns the dataset."""
     if mode not in MODES:
         raise HiwmError(f"unknown collect mode {mode!r} (known: {', '.join(MODES)})")
@@ -74,10 +74,13 @@ def collect(task_name: str, mode: str, episodes: int, root: str | Path, seed_sta
             else:
                 play = PlayActor(spec, expert, seed=seed)
                 actor = play.act
-            frames, success = record_episode(env, actor, seed, spec.max_steps, images, stop_on_success=mode == "expert")
+            frames, success = record_episode(env, actor, seed, max_steps or spec.max_steps, images, stop_on_success=mode == "expert")
             tried += 1
             seed += 1
             if mode == "expert" and not success:
+                if tried > 10 * episodes + 10:
+                    raise HiwmError(f"{task_name}: the expert succeeded in only {kept} of {tried} episodes "
+                                    f"within {max_steps or spec.max_steps} steps; raise the step limit")
                 continue
             frames["source"] = np.full(len(frames["action"]), source, dtype=object)
             writer.add_episode(frames, task=spec.description, meta={"seed": seed - 1, "success": success})

@@ -77,7 +77,7 @@ def write_report(results: dict, out_dir: Path, command: str) -> Path:
         f"| {h} | {v['model']['object_px_median']:.1f} | {v['nothing_moves']['object_px_median']:.1f} | "
         f"{v['model']['angle_deg_median']:.1f} | {v['nothing_moves']['angle_deg_median']:.1f} | "
         f"{v['model']['points_px_mean']:.1f} | {v['nothing_moves']['points_px_mean']:.1f} |"
-        for h, v in acc.items())
+        for h, v in acc.items() if "model" in v)
     cost = results["cost"]["hiwm"]
     m = results["methods"]
     gain = ""

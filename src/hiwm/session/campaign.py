@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def run_campaign(policy, world_model, seeds: list[int], out_dir: str | Path, config: OperatorConfig,
-                 seed: int = 0, progress: bool = True) -> dict:
+                 seed: int = 0, progress: bool = True, max_steps: int | None = None) -> dict:
     """Returns the cost summary: operator_steps, failure_states, branches, sessions, robot_steps=0."""
     out = Path(out_dir)
     sessions_dir = out / "sessions"
@@ -60,7 +60,7 @@ def run_campaign(policy, world_model, seeds: list[int], out_dir: str | Path, con
         before = OperatorStats(**asdict(operator.stats))
         operator.events = []
         obs0 = task.observe(task.initial_scene(s))
-        session = Session.start(policy, world_model, obs0, SessionConfig(max_steps=task.spec_.max_steps, seed=seed + s),
+        session = Session.start(policy, world_model, obs0, SessionConfig(max_steps=max_steps or task.spec_.max_steps, seed=seed + s),
                                 log_path=log_path, meta={"initial_seed": s})
         operator.run(session)
         for b in exportable_branches(session.tree):

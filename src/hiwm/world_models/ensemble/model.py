@@ -113,7 +113,7 @@ class EnsembleWorldModel(WorldModel):
         for i, (w, b) in enumerate(layers):
             x = np.matmul(x, w) + b
             if i < len(layers) - 1:
-                x = x / (1.0 + np.exp(-x))  # SiLU
+                x = x * (0.5 + 0.5 * np.tanh(0.5 * x))  # SiLU, overflow-free
         d = x * out_std
         now = scenes[:, -1]
         per_member = self.codec.apply(np.broadcast_to(now, d.shape), d)
@@ -128,7 +128,7 @@ class EnsembleWorldModel(WorldModel):
         now = scenes[:, -1]
         per_member = self.codec.apply(now[None].expand(e, -1, -1), d)
         nxt = self.codec.apply(now, d.mean(0))
-        unc = self.codec.points(per_member).std(0).norm(dim=-1).mean(-1)
+        unc = self.codec.points(per_member).std(0, correction=0).norm(dim=-1).mean(-1)
         return nxt, unc
 
     @torch.no_grad()

@@ -1,0 +1,43 @@
+"""The whole loop on tiny settings through the CLI (`hiwm demo --quick`): the CI smoke test."""
+
+import json
+
+import pytest
+
+from hiwm.cli import main
+
+
+def test_quick_demo_runs_the_whole_loop(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["demo", "--quick", "--out", str(run), "--no-progress"]) == 0
+    results = json.loads((run / "report" / "results.json").read_text())
+    assert set(results["methods"]) == {"base", "wm_cl", "hiwm"}
+    for m in results["methods"].values():
+        assert 0.0 <= m["sim_success"] <= 1.0 and 0.0 <= m["wm_success"] <= 1.0 and m["episodes"] == 3
+        assert m["sim_ci95"][0] <= m["sim_success"] <= m["sim_ci95"][1]
+    cost = results["cost"]["hiwm"]
+    assert cost["robot_steps"] == 0 and 0 < cost["operator_steps"] <= 45
+    for name in ("README.md", "success.png", "sim_vs_wm.png"):
+        assert (run / "report" / name).stat().st_size > 0
+    # the corrections dataset holds operator frames flagged intervention=True
+    from hiwm.data import LeRobotDataset
+
+    ds = LeRobotDataset(run / "hiwm" / "corrections")
+    src, flag = ds.column("source"), ds.column("intervention")
+    assert flag.any() and set(src[flag]) == {"operator"} and not flag[src == "policy"].any()
+    assert "Hi-WM" in capsys.readouterr().out
+    # a rerun skips every finished stage
+    assert main(["demo", "--quick", "--out", str(run), "--no-progress"]) == 0
+    assert json.loads((run / "report" / "results.json").read_text())["methods"] == results["methods"]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["demo", "--task", "nope", "--quick"], "unknown task 'nope'"),
+    (["eval", "--policy", "/nonexistent/ckpt"], "not found"),
+    (["train-wm", "--data", "/nonexistent/data", "--out", "x"], "nonexistent"),
+])
+def test_bad_input_is_one_line_error(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hiwm: error:") and needle in err and "\n" not in err
