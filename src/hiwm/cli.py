@@ -47,7 +47,7 @@ def cmd_demo(a) -> int:
     t = time.perf_counter()
     results = Pipeline(cfg, run_dir, progress=not a.no_progress).run()
     report_dir = Path(a.report or run_dir / "report")
-    command = "hiwm " + " ".join(sys.argv[1:])
+    command = "hiwm " + " ".join(a.argv)
     path = write_report(results, report_dir, command)
     print(table(results))
     print(f"\nreport: {path}  (run folder {run_dir}, {time.perf_counter() - t:.0f} s)")
@@ -72,8 +72,9 @@ def cmd_train_policy(a) -> int:
 
     datasets = [LeRobotDataset(d) for d in a.data]
     spec = task_class(a.task).spec_
+    overrides = {"down_dims": tuple(a.down_dims)} if a.policy_type == "diffusion" else {}
     policy = make_policy(a.policy_type, action_dim=spec.action_dim, device=a.device,
-                         feature_dims={STATE_KEY: spec.agent_dim, ENV_KEY: spec.env_dim})
+                         feature_dims={STATE_KEY: spec.agent_dim, ENV_KEY: spec.env_dim}, **overrides)
     policy.set_stats(datasets[0].stats)
     pc = policy.config
     windows = EpisodeWindows(datasets, pc.input_features, pc.n_obs_steps, pc.horizon)
@@ -149,20 +150,13 @@ def cmd_correct(a) -> int:
 def cmd_post_train(a) -> int:
     from hiwm.data import EpisodeWindows, LeRobotDataset, WindowMixture
     from hiwm.policies import load_policy
+    from hiwm.session.export import correction_episodes
     from hiwm.training import TrainConfig, train
 
     policy = load_policy(a.policy, device=a.device)
     pc = policy.config
     base = EpisodeWindows([LeRobotDataset(d) for d in a.demos], pc.input_features, pc.n_obs_steps, pc.horizon)
-    episodes = []
-    for root in a.corrections:
-        ds = LeRobotDataset(root)
-        for i in range(ds.num_episodes):
-            ep = ds.episode(i, decode_images=False)
-            own = ep["on_branch"] if "on_branch" in ep else True
-            ep["train_mask"] = ep["intervention"] & own
-            episodes.append(ep)
-    new = EpisodeWindows(episodes, pc.input_features, pc.n_obs_steps, pc.horizon, mask_key="train_mask")
+    new = EpisodeWindows(correction_episodes(a.corrections), pc.input_features, pc.n_obs_steps, pc.horizon, mask_key="train_mask")
     sampler = WindowMixture([base, new], [1 - a.new_data_weight, a.new_data_weight])
     summary = train(policy, sampler.sample, TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                                                         device=a.device), progress=not a.no_progress)
@@ -180,6 +174,19 @@ def cmd_sweep_demos(a) -> int:
     for n, r in out["counts"].items():
         print(f"{n:4d} demos: {100 * r['sim_success']:.0f}% [{100 * r['sim_ci95'][0]:.0f}, {100 * r['sim_ci95'][1]:.0f}]")
     print(f"chosen: {out['chosen']} demos (band {out['band']})")
+    return 0
+
+
+def cmd_studio(a) -> int:
+    from hiwm.studio.core import Studio, StudioConfig
+    from hiwm.studio.models import load_models
+    from hiwm.studio.server import check_bind, serve
+
+    token = check_bind(a.host, a.allow_remote, a.token)
+    models = load_models(a.task, a.policy, a.world_model, device=a.device)
+    cfg = StudioConfig(task=a.task, session_dir=Path(a.session or f"runs/studio/{a.task}"), initial_seed=a.initial_seed,
+                       seed=a.seed, rate_hz=a.rate)
+    serve(Studio(models, cfg), host=a.host, port=a.port, token=token)
     return 0
 
 
@@ -212,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", nargs="+", required=True)
     t.add_argument("--out", required=True)
     t.add_argument("--policy.type", dest="policy_type", default="diffusion", help="registered backbone (diffusion)")
+    t.add_argument("--policy.down_dims", dest="down_dims", type=int, nargs="+", default=[32, 64, 128],
+                   help="diffusion U-Net widths (default 32 64 128: 6 it/s at batch 128 on 2 cores; 64 128 256: 2.3)")
     t.add_argument("--steps", type=int, default=3000)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=3e-4)
@@ -269,11 +278,30 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", default="runs/sweep")
     _common(sw)
     sw.set_defaults(fn=cmd_sweep_demos)
+
+    st = sub.add_parser("studio", help="correct the policy inside the world model in the browser")
+    st.add_argument("--task", default="pusht")
+    st.add_argument("--policy", default=None, help="policy checkpoint (default: the base policy `hiwm demo` trains, "
+                    "else an untrained built-in stand-in)")
+    st.add_argument("--world-model", default=None, help="world-model checkpoint (default: the one `hiwm demo` trains, "
+                    "else an untrained built-in stand-in)")
+    st.add_argument("--session", default=None, help="session folder: log, corrections dataset (default "
+                    "runs/studio/<task>); an existing one is resumed")
+    st.add_argument("--initial-seed", type=int, default=20000, help="initial state of a new session")
+    st.add_argument("--rate", type=float, default=15.0, help="policy steps per second while it acts")
+    st.add_argument("--host", default="127.0.0.1")
+    st.add_argument("--port", type=int, default=8765)
+    st.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (a token is then required)")
+    st.add_argument("--token", default=None, help="token the page must present (made up when --allow-remote and none given)")
+    _common(st)
+    st.set_defaults(fn=cmd_studio)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.fn(args)

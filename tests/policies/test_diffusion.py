@@ -194,7 +194,7 @@ def test_config_and_stats_errors():
     with pytest.raises(HiwmError, match="feature_dims"):
         make_policy("diffusion")
     with pytest.raises(HiwmError, match="horizon"):
-        make_policy("diffusion", **tiny_config("diffusion", horizon=4))
+        make_policy("diffusion", **tiny_config("diffusion", horizon=2))
     with pytest.raises(HiwmError, match="prediction_type"):
         make_policy("diffusion", **tiny_config("diffusion", prediction_type="v"))
     policy = make_policy("diffusion", **tiny_config("diffusion"))

@@ -88,7 +88,7 @@ def write_report(results: dict, out_dir: Path, command: str) -> Path:
 
 Command: `{command}`
 Machine: {results['machine']}. Wall time: {results['timing_s'].get('total', 0) / 60:.1f} min
-(stages, s: {', '.join(f'{k} {v}' for k, v in results['timing_s'].items() if k != 'total')}).
+(stages, s: {', '.join(f'{k} {v}' for k, v in results['timing_s'].items() if k not in ('total', 'this_invocation'))}).
 
 ## Success ({m[next(iter(m))]['episodes']} held-out episodes per method, seeds 100000+)
 

@@ -9,6 +9,7 @@ on the held-out seeds. The pick is the N whose success is closest to the middle 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from hiwm.data.collect import collect
@@ -16,6 +17,8 @@ from hiwm.evaluation.metrics import wilson_interval
 from hiwm.evaluation.runner import rollout
 from hiwm.pipeline import SEEDS, Pipeline, PipelineConfig
 from hiwm.tasks.vector import SimVecEnv
+
+log = logging.getLogger(__name__)
 
 BAND = (0.25, 0.65)
 
@@ -36,6 +39,8 @@ def demo_sweep(cfg: PipelineConfig, counts: list[int], run_dir: str | Path, epis
         k = int(res.success.sum())
         out["counts"][n] = {"sim_success": k / episodes, "sim_ci95": list(wilson_interval(k, episodes)),
                             "frames": int(sum(len(e["action"]) for e in subset))}
+        log.info("sweep: %d demos -> %.0f%% simulator success", n, 100 * k / episodes)
+        (run_dir / "sweep.json").write_text(json.dumps(out, indent=2))  # partial results survive a kill
     mid = sum(BAND) / 2
     inside = {n: r for n, r in out["counts"].items() if BAND[0] <= r["sim_success"] <= BAND[1]}
     pool = inside or out["counts"]

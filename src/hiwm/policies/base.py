@@ -11,8 +11,8 @@ Two ways to act, one implementation:
 * LeRobot-style ``select_action(obs)`` / ``reset()``, a thin wrapper that holds one such state.
 
 Training batches: key -> (B, T_obs, D) observations, ``action`` (B, horizon, A) and
-``action_is_pad`` (B, horizon) bool. Action chunk i covers observation steps, so the first executed
-action is the one at index ``n_obs_steps - 1`` (the current step), as in Diffusion Policy.
+``action_is_pad`` (B, horizon) bool. A window's actions start at its newest observation (data/windows.py),
+so the first executed action is chunk index 0 (the current step).
 """
 
 from __future__ import annotations
@@ -56,11 +56,8 @@ class PolicyConfig:
         for name in ("n_obs_steps", "horizon", "n_action_steps", "action_dim"):
             if int(getattr(self, name)) < 1:
                 raise HiwmError(f"{self.type} policy: {name} must be >= 1, got {getattr(self, name)}")
-        if self.n_obs_steps - 1 + self.n_action_steps > self.horizon:
-            raise HiwmError(
-                f"{self.type} policy: n_obs_steps - 1 + n_action_steps ({self.n_obs_steps - 1 + self.n_action_steps})"
-                f" exceeds horizon ({self.horizon})"
-            )
+        if self.n_action_steps > self.horizon:
+            raise HiwmError(f"{self.type} policy: n_action_steps ({self.n_action_steps}) exceeds horizon ({self.horizon})")
 
     @property
     def obs_dim(self) -> int:
@@ -181,8 +178,8 @@ class Policy(nn.Module):
 
     def _chunk(self, obs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """obs: (B, T_obs, F) normalised -> raw actions to execute (B, n_action_steps, A)."""
-        start = self.config.n_obs_steps - 1
-        actions = self.generate(obs, generator)[:, start : start + self.config.n_action_steps]
+        # Training windows (data/windows.py) put the action taken at the newest observation first.
+        actions = self.generate(obs, generator)[:, : self.config.n_action_steps]
         return self.normalizer.unnormalize(ACTION_KEY, actions)
 
     @torch.no_grad()

@@ -56,3 +56,22 @@ def exportable_branches(tree: RolloutTree, only_kept: bool = False) -> list[int]
         if b.keep is True or any(n.intervention for n in path if n.branch_id == b.id):
             out.append(b.id)
     return out
+
+
+def correction_episodes(roots) -> list[dict]:
+    """Episodes of corrections datasets with ``train_mask``: the corrective steps each branch adds itself.
+
+    Windows start only on those steps and only their actions count in the loss (data/windows.py), so a
+    correction shared by a branch and its descendants is learned once.
+    """
+    from hiwm.data import LeRobotDataset
+
+    out = []
+    for root in [roots] if isinstance(roots, (str, bytes)) or hasattr(roots, "__fspath__") else roots:
+        ds = LeRobotDataset(root)
+        for i in range(ds.num_episodes):
+            ep = ds.episode(i, decode_images=False)
+            ep["train_mask"] = ep["intervention"] & ep.get("on_branch", True)
+            if ep["train_mask"].any():
+                out.append(ep)
+    return out

@@ -103,6 +103,8 @@ class ScriptedOperator:
                 return
 
     def _correct(self, session: Session, failure_node: int, reason: str, corrections: int) -> None:
+        if self.budget_left < self.cfg.horizon:
+            return
         start = session.tree.ancestor(failure_node, self.cfg.rollback)
         self.stats.failure_states += 1
         self.events.append({"node": failure_node, "rolled_back_to": start.id, "depth": start.depth, "reason": reason})

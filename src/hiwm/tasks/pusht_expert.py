@@ -185,6 +185,9 @@ def travel_path(start: np.ndarray, goal: np.ndarray, pose: np.ndarray) -> list[n
     return path + chain[::-1]
 
 
+MAX_TRAVEL = 40  # targets planned ahead when travelling (4 s)
+
+
 def travel_targets(phys: np.ndarray, path: list[np.ndarray], tail: list[np.ndarray], pose: np.ndarray) -> list[np.ndarray]:
     """Targets along ``path`` then ``tail``, dwelling at the path's corners if the lagging agent (state
     phys (10,)) would otherwise cut a corner into the T at ``pose``."""
@@ -193,7 +196,7 @@ def travel_targets(phys: np.ndarray, path: list[np.ndarray], tail: list[np.ndarr
         seq = []
         for a, b in zip(path[:-1], path[1:]):
             seq += _resample([a, b], STEP) + [b] * dwell
-        seq += tail
+        seq = (seq + tail)[:MAX_TRAVEL]  # replanning comes long before; bounds the cost on absurd states
         pos = phys[:2] + np.cumsum(agent_velocities(phys[:2], phys[2:4], np.array(seq)), axis=0) * DT
         d = shapely.distance(body, shapely.points(pos))
         away = np.flatnonzero(d >= AGENT_RADIUS + 1.0)  # an initial contact must end within 3 steps

@@ -1,0 +1,98 @@
+"""The queue of failure-prone states: where in the tree a person's help is most likely needed.
+
+Computed from the rollout tree alone (predictions, never the simulator), per branch that is not
+discarded, the first node where
+  * ``stall``: progress gained less than ``stall_gain`` over ``stall_window`` steps (jump to where the
+    stall began),
+  * ``uncertain``: the world model's ensemble spread exceeds ``uncertainty`` (jump a few steps before,
+    while the model could still be trusted),
+  * ``disagree``: two action chunks the policy samples at the node (one batch of 2, a fixed generator)
+    differ by more than ``disagree`` on average (the policy is unsure what to do there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hiwm.session.tree import Node, RolloutTree
+
+
+@dataclass
+class QueueConfig:
+    stall_window: int = 20
+    stall_gain: float = 0.02
+    uncertainty: float = 8.0  # world-model spread (task units; Push-T: px) above which it is out of its depth
+    disagree: float = 60.0  # mean distance between two sampled chunks (action units)
+    stride: int = 4  # the policy's samples are compared every `stride` nodes along a branch
+    budget: int = 48  # new sample comparisons per scan (the rest on the next scan)
+    lead: int = 3  # steps before the first uncertain node to jump to
+    limit: int = 30
+
+
+@torch.no_grad()
+def sample_spread(policy, tree: RolloutTree, node_id: int, seed: int = 0) -> float:
+    """Mean L2 distance between two action chunks (2, n_action_steps, A) sampled at ``node_id``."""
+    n_obs = policy.config.n_obs_steps
+    path = tree.path(node_id)[-n_obs:]
+    path = [path[0]] * (n_obs - len(path)) + path  # the first observation stands in for the missing past
+    batch = {k: torch.as_tensor(np.stack([n.obs[k] for n in path]), dtype=torch.float32)[None].expand(2, -1, -1)
+             for k in policy.config.input_features}
+    chunk = policy.predict_action_chunk(batch, generator=torch.Generator().manual_seed(seed * 7919 + node_id))
+    return float((chunk[0] - chunk[1]).norm(dim=-1).mean())
+
+
+def _stall(path: list[Node], branch_id: int, cfg: QueueConfig) -> Node | None:
+    w = cfg.stall_window
+    prog = np.array([n.progress for n in path])
+    for i in range(w, len(path)):
+        if path[i].branch_id == branch_id and prog[i - w + 1: i + 1].max() < prog[i - w] + cfg.stall_gain:
+            return path[i - w]
+    return None
+
+
+def failure_queue(tree: RolloutTree, policy, cfg: QueueConfig, spreads: dict[int, float], seed: int = 0) -> list[dict]:
+    """Items {node, branch, depth, reason, value}, most urgent first; ``spreads`` caches the samples."""
+    items: list[dict] = []
+    budget = cfg.budget
+    for b in tree.branches.values():
+        if b.keep is False:
+            continue
+        path = tree.path(b.leaf)
+        own = [n for n in path if n.branch_id == b.id]
+        node = _stall(path, b.id, cfg)
+        if node is not None:
+            items.append({"node": node.id, "branch": b.id, "depth": node.depth, "reason": "stall",
+                          "value": round(float(path[-1].progress), 3)})
+        high = next((n for n in own if n.uncertainty > cfg.uncertainty), None)
+        if high is not None:
+            start = tree.ancestor(high.id, cfg.lead)
+            items.append({"node": start.id, "branch": b.id, "depth": start.depth, "reason": "uncertain",
+                          "value": round(high.uncertainty, 2)})
+        for n in own[:: cfg.stride]:
+            if n.id not in spreads:
+                if budget <= 0:
+                    break
+                spreads[n.id] = sample_spread(policy, tree, n.id, seed)
+                budget -= 1
+            if spreads[n.id] > cfg.disagree:
+                items.append({"node": n.id, "branch": b.id, "depth": n.depth, "reason": "disagree",
+                              "value": round(spreads[n.id], 1)})
+                break
+    seen, out = set(), []
+    for it in sorted(items, key=lambda it: (-_urgency(it, cfg), it["depth"])):
+        if (it["node"], it["reason"]) not in seen:
+            seen.add((it["node"], it["reason"]))
+            out.append(it)
+    return out[: cfg.limit]
+
+
+def _urgency(item: dict, cfg: QueueConfig) -> float:
+    """How far past its threshold a signal is (stall: how little progress was made)."""
+    if item["reason"] == "uncertain":
+        return item["value"] / cfg.uncertainty
+    if item["reason"] == "disagree":
+        return item["value"] / cfg.disagree
+    return 1.0 + (1.0 - item["value"])

@@ -1,0 +1,62 @@
+"""Scripted operator: takes over on disagreement/stall, rolls back r, K branches of H steps; campaign resume."""
+
+import json
+
+import numpy as np
+
+from hiwm.data import LeRobotDataset
+from hiwm.session.campaign import run_campaign
+from hiwm.session.engine import Session, SessionConfig
+from hiwm.session.operators import FailureDetector, OperatorConfig, ScriptedOperator
+
+
+def test_failure_detector_disagreement_and_stall():
+    cfg = OperatorConfig(disagree=10, patience=3, warmup=2, stall_steps=5, stall_gain=0.05)
+    d = FailureDetector(cfg)
+    same = np.zeros(2)
+    assert [d.update(same, same, 0.1 * i) for i in range(5)] == [None] * 5
+    far = np.array([50.0, 0.0])
+    assert [d.update(far, same, 0.6) for _ in range(3)][-1] == "disagreement"
+    d = FailureDetector(cfg)
+    reasons = [d.update(same, same, 0.3) for _ in range(9)]
+    assert reasons[-1] == "stall" and reasons[:5] == [None] * 5
+
+
+def test_operator_protocol_on_one_session(policy, world_model, obs0):
+    cfg = OperatorConfig(horizon=4, rollback=3, branches=3, budget=12, disagree=0.0, patience=1, warmup=5,
+                         max_corrections=1)
+    s = Session.start(policy, world_model, obs0, SessionConfig(max_steps=30, seed=0))
+    op = ScriptedOperator("pusht", cfg, seed=0)
+    stats = op.run(s)
+    assert stats.failure_states == 1 and stats.branches == 3 and stats.operator_steps == 12
+    event = op.events[0]
+    assert event["depth"] == s.tree.get(event["node"]).depth - 3, "rolled back r steps"
+    fork = s.tree.get(event["rolled_back_to"])
+    kids = s.tree.children[fork.id]
+    assert len(kids) == 4  # the original continuation + K corrective branches
+    corrective = [k for k in kids if s.tree.get(k).intervention]
+    assert len(corrective) == 3
+    for k in corrective:  # H operator steps, then the policy again
+        path = [s.tree.get(k)]
+        while s.tree.children[path[-1].id]:
+            path.append(s.tree.get(s.tree.children[path[-1].id][0]))
+        assert [n.intervention for n in path[:5]] == [True] * 4 + [False]
+        assert path[-1].depth == 30, "every branch runs to its end and is judged"
+    assert all(s.tree.branches[b].outcome in ("success", "failure") for b in range(1, 4))
+
+
+def test_campaign_writes_corrections_and_resumes(policy, world_model, tmp_path):
+    cfg = OperatorConfig(horizon=3, rollback=2, branches=2, budget=12, disagree=0.0, patience=1, warmup=3)
+    seeds = [20000, 20001, 20002, 20003]
+    cost = run_campaign(policy, world_model, seeds, tmp_path, cfg, progress=False, max_steps=12)
+    assert cost["robot_steps"] == 0 and cost["operator_steps"] == 12
+    ds = LeRobotDataset(tmp_path / "corrections")
+    assert ds.column("intervention").sum() >= 12
+    done = sorted(p.name for p in (tmp_path / "sessions").glob("*.done"))
+    # "the process died" during the last session: its marker is gone, its log is partial
+    last = tmp_path / "sessions" / done[-1]
+    last.unlink()
+    again = run_campaign(policy, world_model, seeds, tmp_path, cfg, progress=False, max_steps=12)
+    assert again["operator_steps"] == 12 and again["sessions"] == cost["sessions"]
+    assert (tmp_path / "sessions" / (done[-1].replace(".done", ".jsonl.partial"))).exists()
+    assert json.loads(last.read_text())["stats"]["operator_steps"] > 0

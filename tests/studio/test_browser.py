@@ -1,0 +1,87 @@
+"""End to end in a real browser (Debian chromium + Playwright, headless): watch, take over with keys, roll
+back with the scrubber, branch, keep one branch and discard another, export; then check the dataset."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from studio_helpers import LiveServer, make_studio
+
+from hiwm.data import LeRobotDataset
+from hiwm.session.export import branch_frames
+from hiwm.studio.models import builtin_world_model
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run"]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+if not CHROMIUM.exists():
+    pytest.skip("no /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
+
+
+def _state(page, key: str):
+    return page.evaluate(f"window.hiwm.state && window.hiwm.state.{key}")
+
+
+def _wait(page, js: str, timeout: float = 10_000) -> None:
+    page.wait_for_function(js, timeout=timeout)
+
+
+def _hold(page, key: str, seconds: float) -> None:
+    page.keyboard.down(key)
+    page.wait_for_timeout(seconds * 1000)
+    page.keyboard.up(key)
+
+
+def test_person_corrects_in_the_browser_and_exports(tmp_path, policy):
+    # a stable stand-in world model (the tiny test one drifts off after a few dozen steps)
+    studio = make_studio(policy, builtin_world_model("pusht"), tmp_path / "session", autoplay=True, max_steps=300)
+    with LiveServer(studio) as srv, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(srv.url)
+            _wait(page, "document.body.dataset.frames > 5")  # frames arrive while the policy acts
+            assert _state(page, "acting") == "policy"
+
+            _hold(page, "KeyD", 0.6)  # a movement key takes over and corrects
+            _wait(page, "window.hiwm.state.acting === 'person' && window.hiwm.state.operator_steps >= 2")
+            page.keyboard.press("Space")  # pause
+            _wait(page, "window.hiwm.state.phase === 'paused'")
+
+            page.locator("#scrubber").fill("3")  # roll back to step 3 with the scrubber
+            _wait(page, "window.hiwm.state.depth === 3")
+            page.click("#branch")
+            _wait(page, "window.hiwm.state.branch === 1")
+            _hold(page, "KeyS", 0.5)  # correct on the new branch
+            _wait(page, "window.hiwm.state.acting === 'person' && window.hiwm.state.depth >= 5")
+            page.keyboard.press("Space")
+            _wait(page, "window.hiwm.state.phase === 'paused'")
+
+            page.keyboard.press("KeyK")  # keep this branch
+            _wait(page, "window.hiwm.branches.find(b => b.id === 1).keep === true")
+            page.click('button[data-discard="0"]')  # discard the first one
+            _wait(page, "window.hiwm.branches.find(b => b.id === 0).keep === false")
+            page.click("#export")
+            _wait(page, "document.querySelector('#export-status').dataset.episodes === '1'")
+            page.screenshot(path=str(tmp_path / "studio.png"))
+            assert not errors, errors
+        finally:
+            browser.close()
+
+    tree = studio.session.tree
+    kept = tree.branches[1]
+    want = branch_frames(tree, 1, studio.models.world_model.checkpoint_id())
+    ds = LeRobotDataset(studio.dataset_root)
+    assert ds.num_episodes == 1
+    ep = ds.episode(0, decode_images=False)
+    assert len(ep["action"]) == tree.get(kept.leaf).depth == len(want["action"])
+    for k in ("action", "observation.state", "intervention", "node_id", "branch_id", "source"):
+        assert np.array_equal(ep[k], want[k]), k
+    own = [n for n in tree.path(kept.leaf)[1:] if n.branch_id == 1]
+    assert own and all(n.intervention for n in own), "every step of the kept branch was a correction"
+    assert ep["intervention"].sum() == sum(n.intervention for n in tree.path(kept.leaf))
+    assert (tmp_path / "studio.png").stat().st_size > 10_000
