@@ -15,7 +15,7 @@ from hiwm.data import LeRobotDataset
 from hiwm.session.engine import Session, SessionConfig
 from hiwm.session.export import exportable_branches
 from hiwm.session.operators import OperatorConfig, ScriptedOperator
-from hiwm.studio.export import export_branches
+from hiwm.session.export import export_branches
 from hiwm.studio.server import create_app
 
 with warnings.catch_warnings():

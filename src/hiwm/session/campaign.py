@@ -19,9 +19,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from hiwm.data import DatasetWriter
 from hiwm.session.engine import Session, SessionConfig
-from hiwm.session.export import branch_frames, correction_features, exportable_branches
+from hiwm.session.export import export_branches, exportable_branches
 from hiwm.session.operators import OperatorConfig, OperatorStats, ScriptedOperator
 
 log = logging.getLogger(__name__)
@@ -35,8 +34,6 @@ def run_campaign(policy, world_model, seeds: list[int], out_dir: str | Path, con
     sessions_dir.mkdir(parents=True, exist_ok=True)
     task = world_model.task
     data_root = out / "corrections"
-    writer = DatasetWriter.open(data_root) if (data_root / "meta" / "info.json").exists() else \
-        DatasetWriter.create(data_root, fps=task.spec_.fps, features=correction_features(task.spec_))
     operator = ScriptedOperator(task.spec_.name, config, seed=seed)
     done_stats = OperatorStats()
     events: list[dict] = []
@@ -63,11 +60,8 @@ def run_campaign(policy, world_model, seeds: list[int], out_dir: str | Path, con
         session = Session.start(policy, world_model, obs0, SessionConfig(max_steps=max_steps or task.spec_.max_steps, seed=seed + s),
                                 log_path=log_path, meta={"initial_seed": s})
         operator.run(session)
-        for b in exportable_branches(session.tree):
-            frames = branch_frames(session.tree, b, world_model.checkpoint_id())
-            if frames:
-                writer.add_episode(frames, task=task.spec_.description,
-                                   meta={"initial_seed": s, "branch_id": b, "outcome": session.tree.branches[b].outcome})
+        export_branches(session.tree, exportable_branches(session.tree), data_root, task.spec_,
+                        world_model.checkpoint_id(), session=str(s), meta={"initial_seed": s})
         session.log.close()
         delta = {k: getattr(operator.stats, k) - getattr(before, k) for k in asdict(before)}
         for k, v in delta.items():
@@ -78,7 +72,6 @@ def run_campaign(policy, world_model, seeds: list[int], out_dir: str | Path, con
         os.replace(tmp, marker)
         n_sessions += 1
         bar.set_postfix(steps=operator.stats.operator_steps, failures=operator.stats.failure_states)
-    writer.close()
     bar.close()
     return {**asdict(done_stats), "sessions": n_sessions, "robot_steps": 0, "resets": 0, "events": events,
             "dataset": str(data_root)}

@@ -116,7 +116,9 @@ class Session:
         obs = {k: torch.as_tensor(v, dtype=torch.float32)[None] for k, v in node.obs.items()
                if k in self.policy.config.input_features}
         action, pstate = self.policy.act(node.policy_state, obs, generator=gen)
-        action = action[0].detach().cpu().numpy().astype(np.float64)
+        spec = self.task.spec_
+        # a real controller saturates; the model never sees targets outside the action box
+        action = np.clip(action[0].detach().cpu().numpy().astype(np.float64), spec.action_low, spec.action_high)
         self._fire(Event.STEP)
         return self._advance(action, pstate, source="policy")
 

@@ -1,5 +1,9 @@
 """Export of rollout-tree branches to a LeRobotDataset, with provenance on every frame.
 
+``export_branches`` is the one function the studio and the scripted operator both write through
+(tests/studio/test_parity.py drives both), so a person's corrections and the scripted operator's give
+the same rows for the same actions; a branch already exported with the same leaf is skipped.
+
 A branch is exported as one episode: the path from the root to the branch's leaf. Frame i shows the
 predicted observation at node i and the action taken from it (into node i+1); ``source`` and
 ``intervention`` say who chose that action, ``node_id`` / ``parent_node_id`` place the frame in the tree,
@@ -10,9 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from hiwm.data import standard_features
+import logging
+from pathlib import Path
+
+from hiwm.data import DatasetWriter, LeRobotDataset, standard_features
 from hiwm.session.tree import RolloutTree
 from hiwm.tasks.base import ENV_KEY, STATE_KEY, TaskSpec
+
+log = logging.getLogger(__name__)
 
 
 def correction_features(spec: TaskSpec) -> dict:
@@ -74,4 +83,44 @@ def correction_episodes(roots) -> list[dict]:
             ep["train_mask"] = ep["intervention"] & ep.get("on_branch", True)
             if ep["train_mask"].any():
                 out.append(ep)
+    return out
+
+
+def exported_leaves(root: str | Path, session: str) -> set[tuple[int, int]]:
+    """(branch_id, leaf) pairs of ``session`` already in the dataset at ``root`` (empty if none)."""
+    root = Path(root)
+    if not (root / "meta" / "info.json").is_file():
+        return set()
+    return {(int(r["branch_id"]), int(r["leaf"])) for r in LeRobotDataset(root).episodes
+            if r.get("session") == session and r.get("leaf") is not None}
+
+
+def export_branches(tree: RolloutTree, branch_ids: list[int], root: str | Path, spec: TaskSpec,
+                    wm_checkpoint: str, session: str, meta: dict | None = None) -> list[dict]:
+    """Append each branch (root -> leaf path, see session/export.py) as one episode at ``root``.
+
+    Creates the dataset with ``correction_features(spec)`` if needed. Returns one record per episode
+    written: {"branch", "leaf", "episode", "frames", "interventions"}; already exported ones are skipped.
+    """
+    root = Path(root)
+    done = exported_leaves(root, session)
+    todo = [b for b in branch_ids if (b, tree.branch(b).leaf) not in done]
+    if not todo:
+        return []
+    writer = DatasetWriter.open(root) if (root / "meta" / "info.json").is_file() else \
+        DatasetWriter.create(root, fps=spec.fps, features=correction_features(spec))
+    out = []
+    try:
+        for b in todo:
+            branch = tree.branch(b)
+            frames = branch_frames(tree, b, wm_checkpoint)
+            if not frames:
+                continue
+            ep = writer.add_episode(frames, task=spec.description or spec.name, meta={
+                **(meta or {}), "session": session, "branch_id": b, "leaf": branch.leaf, "outcome": branch.outcome})
+            out.append({"branch": b, "leaf": branch.leaf, "episode": ep, "frames": len(frames["action"]),
+                        "interventions": int(frames["intervention"].sum())})
+            log.info("exported branch %d (%d frames) as episode %d of %s", b, len(frames["action"]), ep, root)
+    finally:
+        writer.close()
     return out

@@ -32,7 +32,7 @@ from hiwm.session.export import exportable_branches
 from hiwm.session.machine import Phase
 from hiwm.session.store import SessionLog
 from hiwm.session.tree import Node
-from hiwm.studio.export import export_branches
+from hiwm.session.export import export_branches
 from hiwm.studio.failures import QueueConfig, failure_queue
 from hiwm.studio.models import Models
 from hiwm.studio.protocol import MUTATING, Message, ProtocolError, check_action, encode, parse_message
