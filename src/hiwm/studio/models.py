@@ -1,7 +1,7 @@
-"""Which policy and world model the studio opens: the given checkpoints, the ones `hiwm demo` writes, or
-built-in stand-ins so the page opens on a fresh clone before anything was trained.
+"""Which policy and world model the studio opens: the given checkpoints, the ones `hiwm demo` writes, the
+small ones shipped in the package (src/hiwm/assets/<task>/, made by `hiwm demo`), or built-in stand-ins.
 
-The stand-ins are built in code in a few milliseconds (nothing is downloaded or shipped as a binary): an
+The stand-ins (only for a task with no shipped weights) are built in code in a few milliseconds (nothing is downloaded or shipped as a binary): an
 untrained tiny diffusion policy (its actions are noise inside the action box) and a hand-set ensemble in
 which the pusher follows its target and the block never moves. They are for trying the studio's
 controls, not for corrections worth keeping, and the page says so.
@@ -89,6 +89,9 @@ def load_models(task: str, policy: str | None = None, world_model: str | None = 
     for given, default, load, build in ((policy, DEMO_POLICY, load_policy, builtin_policy),
                                         (world_model, DEMO_WORLD_MODEL, load_world_model, builtin_world_model)):
         path = given or default.format(task=task)
+        shipped = Path(__file__).resolve().parent.parent / "assets" / task / ("policy" if load is load_policy else "world_model")
+        if not given and not Path(path).is_dir() and shipped.is_dir():
+            path = str(shipped)  # small weights made by `hiwm demo` and shipped in the package
         if given or Path(path).is_dir():
             out += [load(path, device=device), str(path)]
         else:
