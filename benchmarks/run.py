@@ -99,8 +99,9 @@ def bench_tree(policy, wm) -> dict:
     tracemalloc.stop()
     out = {"bytes_per_node": node_bytes}
     s.pause()
+    line = s.tree.path(s.node.id)
     for depth in (10, 1000):
-        node_id = s.tree.path(s.node.id)[depth].id
+        node_id = line[depth].id
         xs = _timeit(lambda: s.roll_back(node_id), repeat=200)
         out[f"rollback_us_depth{depth}"] = 1e6 * statistics.median(xs)
 

@@ -217,7 +217,8 @@ class Pipeline:
                     continue
                 T = len(ep["action"])
                 writer.add_episode({STATE_KEY: ep["obs_state"], ENV_KEY: ep["obs_env"], "action": ep["action"],
-                                    "next.reward": ep["progress"], "source": np.full(T, "policy", dtype=object),
+                                    "next.reward": ep["progress"], "next.success": ep["success"],
+                                    "source": np.full(T, "policy", dtype=object),
                                     "wm_checkpoint": np.full(T, wm.checkpoint_id(), dtype=object)},
                                    task=spec.description, meta={"initial_seed": seed})
         self._write_json("wm_cl/done.json", {"rollouts": len(seeds), "kept": int(res.success.sum())})

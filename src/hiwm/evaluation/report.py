@@ -80,6 +80,14 @@ def write_report(results: dict, out_dir: Path, command: str) -> Path:
         for h, v in acc.items() if "model" in v)
     cost = results["cost"]["hiwm"]
     m = results["methods"]
+    sweep = ""
+    if (out_dir / "sweep.json").exists():  # written by `hiwm sweep-demos`, copied beside the report
+        sw = json.loads((out_dir / "sweep.json").read_text())
+        rows = "\n".join(f"| {n} | {r['frames']} | {100 * r['sim_success']:.0f}% | [{100 * r['sim_ci95'][0]:.0f}, "
+                         f"{100 * r['sim_ci95'][1]:.0f}] |" for n, r in sw["counts"].items())
+        sweep = (f"\n## Demonstration sweep (base policy, {sw['episodes']} simulator episodes each)\n\n"
+                 f"| demos | frames | simulator success | 95% CI |\n| --- | --- | --- | --- |\n{rows}\n\n"
+                 f"Chosen: {sw['chosen']} demos (target band {sw['band'][0]:.0%}-{sw['band'][1]:.0%}).\n")
     gain = ""
     if {"base", "hiwm", "wm_cl"} <= set(m):
         gain = (f"Hi-WM vs Base: {100 * (m['hiwm']['sim_success'] - m['base']['sim_success']):+.0f} points; "
@@ -117,7 +125,7 @@ successful and kept.
 {acc_rows}
 
 Medians except the point columns (means). Protocol: {json.dumps(results['protocol'])}
-"""
+{sweep}"""
     path = out_dir / "README.md"
     path.write_text(text)
     return path

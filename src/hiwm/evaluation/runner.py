@@ -43,7 +43,7 @@ def rollout(env: VecEnv, policy, seeds: list[int], max_steps: int, seed: int = 0
     """Roll ``policy`` out in ``env`` from the initial states of ``seeds``.
 
     record: keep per-episode columns (``observation.state`` (T, D), ``observation.environment_state``,
-    ``action`` (T, A), ``scene`` (T+1, D_scene), ``progress`` (T,), ``uncertainty`` (T,)) up to the
+    ``action`` (T, A), ``scene`` (T+1, D_scene), ``progress`` (T,), ``success`` (T,), ``uncertainty`` (T,)) up to the
     episode's end, for datasets and videos.
     """
     n = len(seeds)
@@ -57,7 +57,7 @@ def rollout(env: VecEnv, policy, seeds: list[int], max_steps: int, seed: int = 0
     steps = np.zeros(n, int)
     active = np.ones(n, bool)
     rec = [{"obs_state": [], "obs_env": [], "action": [], "scene": [env.scenes()[i].copy()], "progress": [],
-            "uncertainty": []} for i in range(n)] if record else []
+            "success": [], "uncertainty": []} for i in range(n)] if record else []
     bar = tqdm(range(max_steps), desc=desc, disable=not progress, leave=False)
     for _ in bar:
         policy_obs = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in obs.items() if k in policy.config.input_features}
@@ -79,6 +79,7 @@ def rollout(env: VecEnv, policy, seeds: list[int], max_steps: int, seed: int = 0
                 r["action"].append(actions[i])
                 r["scene"].append(scenes[i].copy())
                 r["progress"].append(info["progress"][i])
+                r["success"].append(bool(info["is_success"][i]))
                 r["uncertainty"].append(info["uncertainty"][i])
         active &= ~success95
         bar.set_postfix(success=f"{success.mean():.2f}", active=int(active.sum()))
