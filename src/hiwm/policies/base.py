@@ -17,6 +17,7 @@ so the first executed action is chunk index 0 (the current step).
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +108,7 @@ class PolicyState:
         return PolicyState(self.obs_history.to(device), self.actions.to(device), self.count)
 
 
-class Policy(nn.Module):
+class Policy(nn.Module, abc.ABC):
     """Base class. A backbone implements ``compute_loss`` and ``generate`` on normalised tensors.
 
     Subclasses set ``config_class`` and register themselves in ``POLICIES``. Normalisation, the
@@ -125,15 +126,15 @@ class Policy(nn.Module):
         self._state: PolicyState | None = None  # only for the select_action / reset wrapper
 
     # ---- what a backbone implements (normalised space) ----
+    @abc.abstractmethod
     def compute_loss(
         self, obs: torch.Tensor, action: torch.Tensor, action_is_pad: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         """obs: (B, T_obs, F), action: (B, horizon, A), action_is_pad: (B, horizon) -> (scalar loss, info)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def generate(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """obs: (B, T_obs, F) -> normalised actions (B, horizon, A)."""
-        raise NotImplementedError
 
     # ---- shared machinery ----
     @property
