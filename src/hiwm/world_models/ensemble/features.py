@@ -81,22 +81,26 @@ class PushTCodec:
         self._kp = {np: T_KEYPOINTS.astype(np.float32), torch: torch.tensor(T_KEYPOINTS, dtype=torch.float32)}
 
     def inputs(self, scenes, actions, action):
-        """scenes (..., H, 5), actions (..., H, 2) leading into them, action (..., 2) -> (..., n_in)."""
+        """scenes (..., H, 5), actions (..., H, 2) leading into them, action (..., 2) -> (..., n_in).
+
+        Every relative vector is rotated in one go (a handful of array ops whatever H is: at batch 1
+        the number of ops, not their size, sets the world model's speed).
+        """
         xp = ops(scenes)
+        h = self.n_hist
         now = scenes[..., -1, :]
         b, th = now[..., 2:4], now[..., 4]
         c, s = xp.cos(th)[..., None], xp.sin(th)[..., None]
-        c1, s1 = c[..., 0], s[..., 0]
-        feats = [_to_body(action - b, c1, s1) / self.POS_SCALE]
-        for h in range(self.n_hist):
-            feats.append(_to_body(scenes[..., h, 0:2] - b, c1, s1) / self.POS_SCALE)
-            feats.append(_to_body(actions[..., h, :] - b, c1, s1) / self.POS_SCALE)
-        for h in range(self.n_hist - 1):
-            feats.append(_to_body(scenes[..., h, 2:4] - b, c1, s1) / self.DELTA_SCALE)
-            feats.append(wrap(scenes[..., h, 4:5] - th[..., None]) * 10.0)
-        feats.append(b / (WORKSPACE / 2) - 1.0)
-        feats.append(xp.cat([s, c], -1))
-        return xp.cat(feats, -1)
+        # (..., 1 + 2H + (H - 1), 2): action, then per step the pusher and its action, then past T positions
+        vec = xp.cat([action[..., None, :], xp.stack([scenes[..., 0:2], actions], -2).reshape(*scenes.shape[:-2], 2 * h, 2),
+                      scenes[..., : h - 1, 2:4]], -2) - b[..., None, :]
+        body = _to_body(vec, c, s)
+        n_pos = 1 + 2 * h
+        pos = body[..., :n_pos, :].reshape(*body.shape[:-2], 2 * n_pos) / self.POS_SCALE
+        past = body[..., n_pos:, :] / self.DELTA_SCALE  # (..., H - 1, 2)
+        dang = wrap(scenes[..., : h - 1, 4:5] - th[..., None, None]) * 10.0
+        past = xp.cat([past, dang], -1).reshape(*body.shape[:-2], 3 * (h - 1))
+        return xp.cat([pos, past, b / (WORKSPACE / 2) - 1.0, s, c], -1)
 
     def targets(self, now, nxt):
         """The change from scene ``now`` to ``nxt`` (..., 5) in now's T frame -> (..., 5)."""
@@ -124,6 +128,24 @@ class PushTCodec:
         x = kp[:, 0] * c - kp[:, 1] * s + scene[..., 2:3]
         y = kp[:, 0] * s + kp[:, 1] * c + scene[..., 3:4]
         return xp.cat([scene[..., None, 0:2], xp.stack([x, y], -1)], -2)
+
+    def spread(self, delta):
+        """Ensemble disagreement in px: per-member changes (E, ..., 5) -> (...,).
+
+        The mean over the agent and the T's 8 keypoints of the norm of their per-coordinate std across
+        members. That norm is rotation invariant, so it is computed in the current T frame without
+        applying each member's change to the scene.
+        """
+        xp = ops(delta)
+        kp = self._kp[np] if xp is _Np else self._kp[torch].to(delta)
+        ang = delta[..., 4:5] / 10.0
+        c, s = xp.cos(ang), xp.sin(ang)
+        move = delta[..., None, 2:4] * self.DELTA_SCALE  # (E, ..., 1, 2)
+        x = kp[:, 0] * c - kp[:, 1] * s + move[..., 0]
+        y = kp[:, 0] * s + kp[:, 1] * c + move[..., 1]
+        pts = xp.cat([delta[..., None, 0:2] * self.DELTA_SCALE, xp.stack([x, y], -1)], -2)  # (E, ..., 9, 2)
+        var = pts.var(0) if xp is _Np else pts.var(0, correction=0)
+        return (var.sum(-1) ** 0.5).mean(-1)
 
     def rest_action(self, scene):
         """The action that holds the scene still: the pusher's own position."""

@@ -115,21 +115,14 @@ class EnsembleWorldModel(WorldModel):
             if i < len(layers) - 1:
                 x = x * (0.5 + 0.5 * np.tanh(0.5 * x))  # SiLU, overflow-free
         d = x * out_std
-        now = scenes[:, -1]
-        per_member = self.codec.apply(np.broadcast_to(now, d.shape), d)
-        nxt = self.codec.apply(now, d.mean(0))
-        unc = np.linalg.norm(self.codec.points(per_member).std(0), axis=-1).mean(-1)
-        return nxt.astype(np.float32), unc
+        nxt = self.codec.apply(scenes[:, -1], d.mean(0))
+        return nxt.astype(np.float32), self.codec.spread(d)
 
     @torch.no_grad()
     def _predict_torch(self, scenes: torch.Tensor, actions: torch.Tensor, action: torch.Tensor):
         e = self.config.members
         d = self.deltas(self.codec.inputs(scenes, actions, action)[None].expand(e, -1, -1))
-        now = scenes[:, -1]
-        per_member = self.codec.apply(now[None].expand(e, -1, -1), d)
-        nxt = self.codec.apply(now, d.mean(0))
-        unc = self.codec.points(per_member).std(0, correction=0).norm(dim=-1).mean(-1)
-        return nxt, unc
+        return self.codec.apply(scenes[:, -1], d.mean(0)), self.codec.spread(d)
 
     @torch.no_grad()
     def step(self, state: WMState, action) -> tuple[WMState, dict, dict]:
