@@ -271,7 +271,7 @@ class Pipeline:
         cost = self.hiwm_data(base, wm)
         wm_cl_root = self.wm_cl_data(base, wm)
         policies = {"base": base}
-        cw = self.correction_windows(base, Path(cost["dataset"]))
+        cw = self.correction_windows(base, self.dir / "hiwm" / "corrections")  # the run folder may have moved
         policies["hiwm"] = self.finetune("hiwm", demos, cw)
         wm_cl_ds = LeRobotDataset(wm_cl_root)
         policies["wm_cl"] = self.finetune("wm_cl", demos, self._windows([wm_cl_ds], base) if wm_cl_ds.num_episodes else None)
@@ -295,7 +295,8 @@ class Pipeline:
             "task": c.task, "backbone": c.policy["type"], "world_model": c.wm["type"], "seed": c.seed,
             "protocol": {"demos": c.demos, "H": op.horizon, "r": op.rollback, "K": op.branches, "B": op.budget,
                          "finetune_steps": c.finetune_steps, "policy_steps": c.policy_steps, "wm_steps": c.wm_steps,
-                         "play_episodes": c.play_episodes, "wm_cl_rollouts": c.wm_cl_rollouts},
+                         "play_episodes": c.play_episodes, "wm_cl_rollouts": c.wm_cl_rollouts,
+                         "eval_seeds": [c.eval_seed, c.eval_seed + c.eval_episodes]},
             "methods": methods,
             "cost": {"hiwm": {k: cost[k] for k in ("operator_steps", "robot_steps", "resets", "failure_states",
                                                    "branches", "sessions")},
