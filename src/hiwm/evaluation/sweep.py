@@ -3,7 +3,9 @@
 PROTOCOL.md: the number of demos per task is chosen once, by a documented sweep, so that the Diffusion
 Policy base succeeds 25-65% of the time in the simulator. One expert dataset with the largest count is
 collected; a base policy is trained on its first N episodes for each N and evaluated in the simulator
-on the held-out seeds. The pick is the N whose success is closest to the middle of the band (45%).
+on the held-out seeds. The pick is the smallest N whose success lies inside the band: the cheapest
+demonstration set the protocol allows, which is the setting Hi-WM is for (a weak policy made reliable
+without more demonstrations). With no N inside the band, the N closest to its middle is taken.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ def demo_sweep(cfg: PipelineConfig, counts: list[int], run_dir: str | Path, epis
         (run_dir / "sweep.json").write_text(json.dumps(out, indent=2))  # partial results survive a kill
     mid = sum(BAND) / 2
     inside = {n: r for n, r in out["counts"].items() if BAND[0] <= r["sim_success"] <= BAND[1]}
-    pool = inside or out["counts"]
-    out["chosen"] = min(pool, key=lambda n: abs(pool[n]["sim_success"] - mid))
+    out["chosen"] = min(inside) if inside else min(out["counts"], key=lambda n: abs(out["counts"][n]["sim_success"] - mid))
     (run_dir / "sweep.json").write_text(json.dumps(out, indent=2))
     return out
