@@ -43,10 +43,16 @@ def cmd_demo(a) -> int:
     if dist_info().enabled:
         raise HiwmError("hiwm demo runs in one process; use torchrun with train-policy, train-wm or post-train")
 
+    from hiwm.policies.options import given_policy_options
+
     cfg = PipelineConfig.quick(task=a.task, seed=a.seed, device=a.device) if a.quick else \
         PipelineConfig(task=a.task, seed=a.seed, device=a.device)
     if a.demos:
         cfg.demos = a.demos
+    kind = a.policy_type or cfg.policy["type"]
+    given = given_policy_options(a, kind)
+    # The pipeline's sizes for its own backbone; another backbone starts from its config defaults.
+    cfg.policy = {**(cfg.policy if kind == cfg.policy["type"] else {"type": kind}), **given}
     run_dir = Path(a.out or f"runs/{a.task}-{'quick' if a.quick else 'full'}-seed{a.seed}")
     t = time.perf_counter()
     results = Pipeline(cfg, run_dir, progress=not a.no_progress).run()
@@ -230,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default=None, help="run folder (default runs/<task>-<full|quick>-seed<seed>)")
     d.add_argument("--report", default=None, help="report folder (default <run folder>/report)")
     _common(d)
+    add_policy_options(d, default_type=None, show_defaults=False)
     d.set_defaults(fn=cmd_demo)
 
     c = sub.add_parser("collect", help="record simulator episodes into a LeRobotDataset")

@@ -73,11 +73,17 @@ def _fields(cls: type[PolicyConfig]) -> dict[str, tuple[Any, Any]]:
     return out
 
 
-def add_policy_options(parser: argparse.ArgumentParser, default_type: str = "diffusion") -> None:
-    """Add ``--policy.type`` and one ``--policy.<field>`` option per config field of every registered backbone."""
+def add_policy_options(parser: argparse.ArgumentParser, default_type: str | None = "diffusion",
+                       show_defaults: bool = True) -> None:
+    """Add ``--policy.type`` and one ``--policy.<field>`` option per config field of every registered backbone.
+
+    ``default_type`` None: the command picks the backbone itself when none is given (``hiwm demo``: the
+    pipeline's); ``show_defaults`` False leaves field defaults out of the help (the command has its own).
+    """
     names = POLICIES.names()
+    which = f"default {default_type}" if default_type else "default: the pipeline's, with its CPU sizes"
     parser.add_argument("--policy.type", dest="policy_type", default=default_type, choices=names,
-                        help=f"the policy backbone (default {default_type}); its own options are listed below")
+                        help=f"the policy backbone ({which}); its own options are listed below")
     shared = _fields(PolicyConfig)
     group = parser.add_argument_group(
         "policy observation and action-chunk options (every backbone)", _wrap(
@@ -88,7 +94,7 @@ def add_policy_options(parser: argparse.ArgumentParser, default_type: str = "dif
             "image_features per frame. The policy predicts horizon actions from n_obs_steps observations "
             "and executes n_action_steps of them."))
     for name, (hint, default) in shared.items():
-        _add(group, name, hint, f"(default {_show(default)})")
+        _add(group, name, hint, f"(default {_show(default)})" if show_defaults else "")
     seen: dict[str, list[str]] = {}
     per_type = {t: {k: v for k, v in _fields(POLICIES.get(t).config_class).items() if k not in shared} for t in names}
     for t, fields in per_type.items():
@@ -102,8 +108,12 @@ def add_policy_options(parser: argparse.ArgumentParser, default_type: str = "dif
             owners = seen[name]
             if owners[0] != t:
                 continue  # listed once, under the first backbone that has it
-            defaults = ", ".join(f"{o} {_show(per_type[o][name][1])}" for o in owners) if len(owners) > 1 else _show(default)
-            _add(group, name, hint, f"(default {defaults})" + (f"; also {', '.join(owners[1:])}" if len(owners) > 1 else ""))
+            also = f"also {', '.join(owners[1:])}" if len(owners) > 1 else ""
+            if not show_defaults:
+                _add(group, name, hint, f"({also})" if also else "")
+                continue
+            defaults = ", ".join(f"{o} {_show(per_type[o][name][1])}" for o in owners) if also else _show(default)
+            _add(group, name, hint, f"(default {defaults})" + (f"; {also}" if also else ""))
 
 
 def _wrap(text: str) -> str:
@@ -117,19 +127,21 @@ def _add(group, name: str, hint: Any, help_text: str) -> None:
     group.add_argument(f"--policy.{name}", dest=DEST + name, default=argparse.SUPPRESS, help=help_text, **kwargs)
 
 
-def policy_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The config fields given on the command line for ``args.policy_type``, over its ``cli_defaults``.
-
-    An option of another backbone raises a one-line HiwmError.
-    """
-    type_name = args.policy_type
+def given_policy_options(args: argparse.Namespace, type_name: str | None = None) -> dict[str, Any]:
+    """The config fields given on the command line; an option of another backbone is a one-line HiwmError."""
+    type_name = type_name or args.policy_type
     cls = POLICIES.get(type_name).config_class
     known = {f.name for f in dataclasses.fields(cls)}
     given = {k[len(DEST):]: v for k, v in vars(args).items() if k.startswith(DEST)}
     wrong = sorted(k for k in given if k not in known)
     if wrong:
         raise HiwmError(f"--policy.{wrong[0]} is not an option of the {type_name} backbone")
-    return {**cls.cli_defaults, **given}
+    return given
 
 
-__all__ = ["FEATURE_ALIASES", "add_policy_options", "policy_overrides"]
+def policy_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Config overrides for a new ``args.policy_type`` policy: its ``cli_defaults``, then what was given."""
+    return {**POLICIES.get(args.policy_type).config_class.cli_defaults, **given_policy_options(args)}
+
+
+__all__ = ["FEATURE_ALIASES", "add_policy_options", "given_policy_options", "policy_overrides"]
