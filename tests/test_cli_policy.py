@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from hiwm.cli import build_parser, main
+from hiwm.cli import build_parser, demo_policy, main
 from hiwm.data import DatasetWriter, standard_features
 from hiwm.data.collect import record_episode
+from hiwm.errors import HiwmError
 from hiwm.policies import POLICIES, load_policy
 from hiwm.tasks import make_expert, make_task
 
@@ -60,3 +61,16 @@ def test_an_option_of_another_backbone_is_a_one_line_error(lowdim_demos, tmp_pat
     err = capsys.readouterr().err.strip()
     assert err.startswith("hiwm: error:") and "d_model is not an option of the diffusion backbone" in err
     assert "\n" not in err and not (tmp_path / "x").exists()
+
+
+def test_demo_keeps_the_pipeline_sizes_for_its_backbone_and_takes_another():
+    from hiwm.pipeline import PipelineConfig
+
+    parser, pipeline = build_parser(), PipelineConfig().policy
+    assert demo_policy(pipeline, parser.parse_args(["demo"])) == pipeline
+    args = parser.parse_args(["demo", "--policy.input_features", "state", "image"])
+    assert demo_policy(pipeline, args) == {**pipeline, "input_features": ["observation.state", "observation.image"]}
+    args = parser.parse_args(["demo", "--policy.type", "flow", "--policy.n_layers", "3"])
+    assert demo_policy(pipeline, args) == {"type": "flow", "n_layers": 3}
+    with pytest.raises(HiwmError, match="down_dims is not an option of the flow backbone"):
+        demo_policy(pipeline, parser.parse_args(["demo", "--policy.type", "flow", "--policy.down_dims", "8", "16"]))

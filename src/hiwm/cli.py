@@ -43,16 +43,11 @@ def cmd_demo(a) -> int:
     if dist_info().enabled:
         raise HiwmError("hiwm demo runs in one process; use torchrun with train-policy, train-wm or post-train")
 
-    from hiwm.policies.options import given_policy_options
-
     cfg = PipelineConfig.quick(task=a.task, seed=a.seed, device=a.device) if a.quick else \
         PipelineConfig(task=a.task, seed=a.seed, device=a.device)
     if a.demos:
         cfg.demos = a.demos
-    kind = a.policy_type or cfg.policy["type"]
-    given = given_policy_options(a, kind)
-    # The pipeline's sizes for its own backbone; another backbone starts from its config defaults.
-    cfg.policy = {**(cfg.policy if kind == cfg.policy["type"] else {"type": kind}), **given}
+    cfg.policy = demo_policy(cfg.policy, a)
     run_dir = Path(a.out or f"runs/{a.task}-{'quick' if a.quick else 'full'}-seed{a.seed}")
     t = time.perf_counter()
     results = Pipeline(cfg, run_dir, progress=not a.no_progress).run()
@@ -62,6 +57,16 @@ def cmd_demo(a) -> int:
     print(table(results))
     print(f"\nreport: {path}  (run folder {run_dir}, {time.perf_counter() - t:.0f} s)")
     return 0
+
+
+def demo_policy(pipeline_policy: dict, a) -> dict:
+    """The demo's policy config: the pipeline's sizes for its own backbone (another backbone starts from its
+    config defaults), with the ``--policy.*`` options given on top."""
+    from hiwm.policies.options import given_policy_options
+
+    kind = a.policy_type or pipeline_policy["type"]
+    base = pipeline_policy if kind == pipeline_policy["type"] else {"type": kind}
+    return {**base, **given_policy_options(a, kind)}
 
 
 def cmd_collect(a) -> int:
