@@ -65,7 +65,7 @@ class PolicyConfig:
     crop_fraction: float = 0.875
     image_encoder: str = "conv"
     image_features: int = 64
-    image_width: int = 16  # conv: widths 16-32-64-64, ~4 it/s at batch 64 x 2 frames on 2 cores
+    image_width: int = 16  # conv widths 16-32-64-64: CPU-sized (benchmarks/policies.py measures)
     device: str = "cpu"
 
     # What `hiwm train-policy` uses for an option that is not given, where it differs from the field's
