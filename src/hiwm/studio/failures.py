@@ -40,7 +40,8 @@ def sample_spread(policy, task, tree: RolloutTree, node_id: int, seed: int = 0) 
     path = tree.path(node_id)[-n_obs:]
     path = [path[0]] * (n_obs - len(path)) + path  # the first observation stands in for the missing past
     steps = [policy_observation(policy, task, n.obs) for n in path]  # key -> (1, ...) each
-    batch = {k: torch.cat([o[k] for o in steps])[None].expand(2, *steps[0][k].shape) for k in steps[0]}
+    history = {k: torch.cat([o[k] for o in steps])[None] for k in steps[0]}  # key -> (1, n_obs, ...)
+    batch = {k: v.expand(2, *v.shape[1:]) for k, v in history.items()}
     chunk = policy.predict_action_chunk(batch, generator=torch.Generator().manual_seed(seed * 7919 + node_id))
     return float((chunk[0] - chunk[1]).norm(dim=-1).mean())
 
