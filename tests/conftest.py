@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hiwm.policies import make_policy
-from hiwm.tasks.base import ENV_KEY, STATE_KEY
+from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY
 from hiwm.tasks.pusht import PushTTask
 from hiwm.world_models import EnsembleConfig, EnsembleWorldModel
 
@@ -27,6 +27,16 @@ def tiny_policy(seed: int = 0):
     return policy.eval()
 
 
+def tiny_image_policy(seed: int = 0):
+    """A tiny flow policy on the agent state and the camera (96 x 96 frames resized to 24 x 24)."""
+    torch.manual_seed(seed)
+    policy = make_policy("flow", action_dim=2, feature_dims={STATE_KEY: 2, ENV_KEY: 16}, input_features=[STATE_KEY, IMAGE_KEY],
+                         image_size=24, crop_fraction=0.9, image_features=8, image_width=4, d_model=32, n_heads=2,
+                         num_inference_steps=3, horizon=8, n_action_steps=4)
+    policy.set_stats(pusht_stats())
+    return policy.eval()
+
+
 def tiny_world_model(seed: int = 0) -> EnsembleWorldModel:
     torch.manual_seed(seed)
     wm = EnsembleWorldModel(EnsembleConfig(members=3, hidden=32, layers=2))
@@ -42,6 +52,11 @@ def tiny_world_model(seed: int = 0) -> EnsembleWorldModel:
 @pytest.fixture
 def policy():
     return tiny_policy()
+
+
+@pytest.fixture
+def image_policy():
+    return tiny_image_policy()
 
 
 @pytest.fixture

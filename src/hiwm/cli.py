@@ -38,11 +38,16 @@ def _common(p: argparse.ArgumentParser) -> None:
 def cmd_demo(a) -> int:
     from hiwm.evaluation.report import table, write_report
     from hiwm.pipeline import Pipeline, PipelineConfig
+    from hiwm.training import dist_info
+
+    if dist_info().enabled:
+        raise HiwmError("hiwm demo runs in one process; use torchrun with train-policy, train-wm or post-train")
 
     cfg = PipelineConfig.quick(task=a.task, seed=a.seed, device=a.device) if a.quick else \
         PipelineConfig(task=a.task, seed=a.seed, device=a.device)
     if a.demos:
         cfg.demos = a.demos
+    cfg.policy = demo_policy(cfg.policy, a)
     run_dir = Path(a.out or f"runs/{a.task}-{'quick' if a.quick else 'full'}-seed{a.seed}")
     t = time.perf_counter()
     results = Pipeline(cfg, run_dir, progress=not a.no_progress).run()
@@ -52,6 +57,16 @@ def cmd_demo(a) -> int:
     print(table(results))
     print(f"\nreport: {path}  (run folder {run_dir}, {time.perf_counter() - t:.0f} s)")
     return 0
+
+
+def demo_policy(pipeline_policy: dict, a) -> dict:
+    """The demo's policy config: the pipeline's sizes for its own backbone (another backbone starts from its
+    config defaults), with the ``--policy.*`` options given on top."""
+    from hiwm.policies.options import given_policy_options
+
+    kind = a.policy_type or pipeline_policy["type"]
+    base = pipeline_policy if kind == pipeline_policy["type"] else {"type": kind}
+    return {**base, **given_policy_options(a, kind)}
 
 
 def cmd_collect(a) -> int:
@@ -65,29 +80,43 @@ def cmd_collect(a) -> int:
 
 def cmd_train_policy(a) -> int:
     from hiwm.data import EpisodeWindows, LeRobotDataset
+    from hiwm.data.images import with_images
     from hiwm.policies import make_policy
+    from hiwm.policies.options import policy_overrides
     from hiwm.tasks import task_class
     from hiwm.tasks.base import ENV_KEY, STATE_KEY
-    from hiwm.training import TrainConfig, train
+    from hiwm.training import TrainConfig, is_main_process, train
 
     datasets = [LeRobotDataset(d) for d in a.data]
-    spec = task_class(a.task).spec_
-    overrides = {"down_dims": tuple(a.down_dims)} if a.policy_type == "diffusion" else {}
+    task = task_class(a.task)
+    spec = task.spec_
     policy = make_policy(a.policy_type, action_dim=spec.action_dim, device=a.device,
-                         feature_dims={STATE_KEY: spec.agent_dim, ENV_KEY: spec.env_dim}, **overrides)
+                         feature_dims={STATE_KEY: spec.agent_dim, ENV_KEY: spec.env_dim}, **policy_overrides(a))
     policy.set_stats(datasets[0].stats)
     pc = policy.config
-    windows = EpisodeWindows(datasets, pc.input_features, pc.n_obs_steps, pc.horizon)
+    sources = with_images(datasets, task) if pc.uses_images else datasets
+    windows = EpisodeWindows(sources, pc.input_features, pc.n_obs_steps, pc.horizon)
     summary = train(policy, windows.sample, TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
-                                                        device=a.device), progress=not a.no_progress)
-    policy.save(a.out)
-    print(f"saved {a.out} (final loss {summary['final_loss']:.4f}, {summary['it_per_s']:.1f} it/s)")
+                                                        device=a.device, log_every=a.log_every),
+                    progress=not a.no_progress)
+    if is_main_process():  # under torchrun every rank holds the same weights; one writes them
+        _save_with_summary(policy, a.out, summary)
+        print(f"saved {a.out} (final loss {summary['final_loss']:.4f}, {summary['it_per_s']:.1f} it/s, "
+              f"{summary['world_size']} process{'es' if summary['world_size'] > 1 else ''})")
     return 0
+
+
+def _save_with_summary(model, out: str, summary: dict) -> None:
+    """The checkpoint, plus train.json (loss history, speed) beside it."""
+    model.save(out)
+    tmp = Path(out) / ".train.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2))
+    tmp.replace(Path(out) / "train.json")
 
 
 def cmd_train_wm(a) -> int:
     from hiwm.data import LeRobotDataset
-    from hiwm.training import TrainConfig
+    from hiwm.training import TrainConfig, is_main_process
     from hiwm.world_models import make_world_model_config
     from hiwm.world_models.training import fit_world_model, scene_episodes
 
@@ -96,8 +125,9 @@ def cmd_train_wm(a) -> int:
     model, summary = fit_world_model(cfg, episodes, TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=1e-3,
                                                                 ema_decay=None, seed=a.seed, device=a.device),
                                      progress=not a.no_progress)
-    model.save(a.out)
-    print(f"saved {a.out} (final loss {summary['final_loss']:.4f}, checkpoint {model.checkpoint_id()})")
+    if is_main_process():
+        model.save(a.out)
+        print(f"saved {a.out} (final loss {summary['final_loss']:.4f}, checkpoint {model.checkpoint_id()})")
     return 0
 
 
@@ -149,19 +179,26 @@ def cmd_correct(a) -> int:
 
 def cmd_post_train(a) -> int:
     from hiwm.data import EpisodeWindows, LeRobotDataset, WindowMixture
+    from hiwm.data.images import with_images
     from hiwm.policies import load_policy
     from hiwm.session.export import correction_episodes
-    from hiwm.training import TrainConfig, train
+    from hiwm.tasks import task_class
+    from hiwm.training import TrainConfig, is_main_process, train
 
     policy = load_policy(a.policy, device=a.device)
     pc = policy.config
-    base = EpisodeWindows([LeRobotDataset(d) for d in a.demos], pc.input_features, pc.n_obs_steps, pc.horizon)
-    new = EpisodeWindows(correction_episodes(a.corrections), pc.input_features, pc.n_obs_steps, pc.horizon, mask_key="train_mask")
+    demos, corrections = [LeRobotDataset(d) for d in a.demos], correction_episodes(a.corrections)
+    if pc.uses_images:  # corrections hold the world model's low-dim predictions: render what a camera would see
+        task = task_class(a.task)
+        demos, corrections = with_images(demos, task), with_images(corrections, task)
+    base = EpisodeWindows(demos, pc.input_features, pc.n_obs_steps, pc.horizon)
+    new = EpisodeWindows(corrections, pc.input_features, pc.n_obs_steps, pc.horizon, mask_key="train_mask")
     sampler = WindowMixture([base, new], [1 - a.new_data_weight, a.new_data_weight])
     summary = train(policy, sampler.sample, TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                                                         device=a.device), progress=not a.no_progress)
-    policy.save(a.out)
-    print(f"saved {a.out} ({len(new)} corrective windows, final loss {summary['final_loss']:.4f})")
+    if is_main_process():
+        _save_with_summary(policy, a.out, summary)
+        print(f"saved {a.out} ({len(new)} corrective windows, final loss {summary['final_loss']:.4f})")
     return 0
 
 
@@ -191,6 +228,8 @@ def cmd_studio(a) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hiwm.policies.options import add_policy_options  # the options come from the policy registry
+
     p = argparse.ArgumentParser(prog="hiwm", description="Human-in-the-world-model robot post-training.")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
@@ -202,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default=None, help="run folder (default runs/<task>-<full|quick>-seed<seed>)")
     d.add_argument("--report", default=None, help="report folder (default <run folder>/report)")
     _common(d)
+    add_policy_options(d, default_type=None, show_defaults=False)
     d.set_defaults(fn=cmd_demo)
 
     c = sub.add_parser("collect", help="record simulator episodes into a LeRobotDataset")
@@ -214,17 +254,26 @@ def build_parser() -> argparse.ArgumentParser:
     _common(c)
     c.set_defaults(fn=cmd_collect)
 
-    t = sub.add_parser("train-policy", help="train a policy on datasets")
+    t = sub.add_parser(
+        "train-policy", help="train a policy on datasets",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a policy backbone from scratch on LeRobot datasets.",
+        epilog="examples:\n"
+               "  hiwm train-policy --data D --out C                                  # diffusion, state\n"
+               "  hiwm train-policy --data D --out C --policy.type flow --policy.n_layers 4\n"
+               "  hiwm train-policy --data D --out C --policy.input_features state image --policy.image_size 64\n"
+               "  torchrun --standalone --nproc_per_node 2 -m hiwm.cli train-policy --data D --out C\n"
+               "datasets without stored images get observation.image rendered from their low-dim state;\n"
+               "under torchrun --batch-size is the global batch, split over the processes.")
     t.add_argument("--task", default="pusht")
     t.add_argument("--data", nargs="+", required=True)
     t.add_argument("--out", required=True)
-    t.add_argument("--policy.type", dest="policy_type", default="diffusion", help="registered backbone (diffusion)")
-    t.add_argument("--policy.down_dims", dest="down_dims", type=int, nargs="+", default=[32, 64, 128],
-                   help="diffusion U-Net widths (default 32 64 128: 6 it/s at batch 128 on 2 cores; 64 128 256: 2.3)")
     t.add_argument("--steps", type=int, default=3000)
-    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--batch-size", type=int, default=128, help="global batch (default 128)")
     t.add_argument("--lr", type=float, default=3e-4)
+    t.add_argument("--log-every", type=int, default=100, help="loss logging interval in steps (train.json)")
     _common(t)
+    add_policy_options(t)
     t.set_defaults(fn=cmd_train_policy)
 
     w = sub.add_parser("train-wm", help="train a world model on datasets")
@@ -261,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.set_defaults(fn=cmd_correct)
 
     q = sub.add_parser("post-train", help="fine-tune a policy on base demos + corrections")
+    q.add_argument("--task", default="pusht")
     q.add_argument("--policy", required=True)
     q.add_argument("--demos", nargs="+", required=True)
     q.add_argument("--corrections", nargs="+", required=True)

@@ -25,6 +25,7 @@ import torch
 
 from hiwm.data import DatasetWriter, EpisodeWindows, LeRobotDataset, WindowMixture, standard_features
 from hiwm.data.collect import collect, record_episode
+from hiwm.data.images import with_images
 from hiwm.data.play import PlayActor
 from hiwm.evaluation.metrics import wilson_interval
 from hiwm.evaluation.runner import RolloutResult, rollout
@@ -153,7 +154,11 @@ class Pipeline:
         return load_policy(path, device=self.cfg.device)
 
     def _windows(self, sources, policy, mask_key: str | None = None) -> EpisodeWindows:
+        """Training windows for ``policy``; for an image policy, frames are rendered where a source has none
+        (demos are collected without images; corrections and WM-CL rollouts hold predicted low-dim states)."""
         pc = policy.config
+        if pc.uses_images:
+            sources = with_images(sources, self.task)
         return EpisodeWindows(sources, obs_keys=pc.input_features, n_obs_steps=pc.n_obs_steps, horizon=pc.horizon,
                               mask_key=mask_key)
 

@@ -1,4 +1,4 @@
-"""Fixtures for the policy tests: every registered policy type, single-threaded torch."""
+"""Fixtures for the policy tests: every registered policy type x every observation kind, single-threaded torch."""
 
 from __future__ import annotations
 
@@ -6,10 +6,17 @@ import pytest
 import torch
 
 from hiwm.policies import POLICIES
+from policy_fixtures import OBS_KINDS
 
 
 @pytest.fixture(params=POLICIES.names())
 def policy_type(request) -> str:
+    return request.param
+
+
+@pytest.fixture(params=list(OBS_KINDS))
+def obs_kind(request) -> str:
+    """state: low-dim only; image: camera only; both: agent state + camera."""
     return request.param
 
 

@@ -121,6 +121,34 @@ def test_resume_after_crash_rebuilds_the_same_tree(policy, world_model, obs0, tm
     assert np.array_equal(r.step().obs["observation.state"], s2.step().obs["observation.state"])
 
 
+def test_image_policy_acts_on_rendered_predictions_and_resumes_exactly(image_policy, world_model, obs0, tmp_path):
+    """Nodes keep the model's low-dim prediction; the camera frame is rendered for the policy, its image
+    history rides in the cached policy state, and a resumed log continues bit for bit."""
+    s = _start(image_policy, world_model, obs0, tmp_path)
+    s.resume()
+    nodes = [s.step() for _ in range(6)]
+    assert all("observation.image" not in n.obs for n in nodes)
+    state = nodes[-1].policy_state
+    assert state.images.dtype == torch.uint8 and state.images.shape == (1, image_policy.config.n_obs_steps, 96, 96, 3)
+    s.roll_back(nodes[2].id)
+    s.resume()
+    again = s.step()
+    assert np.array_equal(again.action, nodes[3].action), "a cached node replays exactly"
+    s.pause()
+    del s
+    r = Session.resume_from(tmp_path / "s.jsonl", image_policy, world_model)
+    restored = r.tree.get(nodes[-1].id).policy_state
+    assert torch.equal(restored.images, state.images) and torch.equal(restored.obs_history, state.obs_history)
+    assert torch.equal(restored.actions, state.actions) and restored.count == state.count
+    # a new chunk predicted from the restored image history equals one from the original
+    from hiwm.session.engine import policy_observation
+
+    obs = policy_observation(image_policy, world_model.task, nodes[-1].obs)
+    fresh = [image_policy.act(st.__class__(st.obs_history, st.actions[:, :0], st.count, st.images), obs,
+                              torch.Generator().manual_seed(3))[0] for st in (state, restored)]
+    assert torch.equal(*fresh)
+
+
 def test_export_has_provenance_on_every_frame(policy, world_model, obs0):
     s = _start(policy, world_model, obs0)
     s.resume()

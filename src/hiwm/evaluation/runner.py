@@ -3,6 +3,9 @@
 All N episodes run in lockstep, so the policy predicts one batched chunk for all of them: on a CPU
 that makes 100 episodes cost little more than one. An episode ends when the task's terminal success
 is reached (gym-pusht: coverage 0.95) or at the step limit; success is "is_success at any step".
+
+The runner asks the env for camera images (``env.images``) exactly when the policy takes
+``observation.image`` as an input, so low-dimensional policies never pay for rendering.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hiwm.tasks.base import ENV_KEY, STATE_KEY
+from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY
 from hiwm.tasks.vector import GYM_SUCCESS_KEY, VecEnv
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ def rollout(env: VecEnv, policy, seeds: list[int], max_steps: int, seed: int = 0
     episode's end, for datasets and videos.
     """
     n = len(seeds)
+    env.images = IMAGE_KEY in policy.config.input_features
     obs = env.reset(list(seeds))
     state = policy.initial_state(n)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
@@ -60,7 +64,7 @@ def rollout(env: VecEnv, policy, seeds: list[int], max_steps: int, seed: int = 0
             "success": [], "uncertainty": []} for i in range(n)] if record else []
     bar = tqdm(range(max_steps), desc=desc, disable=not progress, leave=False)
     for _ in bar:
-        policy_obs = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in obs.items() if k in policy.config.input_features}
+        policy_obs = policy.input_tensors(obs)
         actions, state = policy.act(state, policy_obs, generator=gen)
         actions = actions.detach().cpu().numpy().astype(np.float64)
         prev_obs = obs

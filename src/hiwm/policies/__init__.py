@@ -1,5 +1,8 @@
 """Policies: a shared interface (base.py), a registry, and one folder per backbone.
 
+Backbones: ``diffusion`` (1-D U-Net, DDIM) and ``flow`` (transformer, flow matching). Both take
+low-dimensional and/or image observations through the shared observation encoder (observation.py).
+
     policy = make_policy("diffusion", feature_dims={...}, action_dim=2)
     policy.set_stats(stats); ...train...; policy.save(dir)
     policy = load_policy(dir, device="cpu")
@@ -13,6 +16,8 @@ from hiwm.policies.checkpoint import load_policy, save_policy
 from hiwm.policies.normalize import Normalizer
 from hiwm.policies.registry import POLICIES
 from hiwm.policies import diffusion  # noqa: F401  (registers "diffusion")
+from hiwm.policies import flow  # noqa: F401  (registers "flow")
+from hiwm.policies.vision import IMAGE_ENCODERS
 
 
 def make_policy(type_name: str, **config_overrides) -> Policy:
@@ -28,6 +33,6 @@ def make_policy(type_name: str, **config_overrides) -> Policy:
 
 
 __all__ = [
-    "ACTION_KEY", "PAD_KEY", "POLICIES", "Normalizer", "Policy", "PolicyConfig", "PolicyState",
+    "ACTION_KEY", "IMAGE_ENCODERS", "PAD_KEY", "POLICIES", "Normalizer", "Policy", "PolicyConfig", "PolicyState",
     "load_policy", "make_policy", "save_policy",
 ]

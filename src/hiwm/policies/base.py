@@ -6,13 +6,17 @@ Two ways to act, one implementation:
   rollback or a new branch resumes from a cached value instead of re-simulating::
 
       state = policy.initial_state(batch_size)
-      action, state = policy.act(state, obs, generator)      # obs: key -> (B, D)
+      action, state = policy.act(state, obs, generator)      # obs: key -> (B, D), image (B, H, W, 3) uint8
 
 * LeRobot-style ``select_action(obs)`` / ``reset()``, a thin wrapper that holds one such state.
 
-Training batches: key -> (B, T_obs, D) observations, ``action`` (B, horizon, A) and
-``action_is_pad`` (B, horizon) bool. A window's actions start at its newest observation (data/windows.py),
-so the first executed action is chunk index 0 (the current step).
+Training batches: key -> (B, T_obs, D) observations (``observation.image``: (B, T_obs, H, W, 3) uint8),
+``action`` (B, horizon, A) and ``action_is_pad`` (B, horizon) bool. A window's actions start at its newest
+observation (data/windows.py), so the first executed action is chunk index 0 (the current step).
+
+Observations reach a backbone through one path (policies/observation.py): low-dimensional features are
+normalised here, images are encoded by a trained encoder, and the backbone's ``compute_loss`` /
+``generate`` see only the resulting (B, T_obs, F) features.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ from torch import nn
 
 from hiwm.errors import HiwmError
 from hiwm.policies.normalize import Normalizer
-from hiwm.tasks.base import ENV_KEY, STATE_KEY
-
+from hiwm.policies.observation import ObservationEncoder
+from hiwm.policies.state import PolicyState, push_history
+from hiwm.policies.vision import IMAGE_ENCODERS
+from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY
 
 ACTION_KEY = "action"
 PAD_KEY = "action_is_pad"
@@ -38,7 +44,15 @@ PAD_KEY = "action_is_pad"
 
 @dataclass
 class PolicyConfig:
-    """Fields every backbone shares; a backbone subclasses this and sets ``type``."""
+    """Fields every backbone shares; a backbone subclasses this and sets ``type``.
+
+    Observation options: ``input_features`` picks the inputs (any of ``observation.state``,
+    ``observation.environment_state``, ``observation.image``); low-dimensional ones need a size in
+    ``feature_dims``. With the image: ``image_size`` (images are resized to it when they come at another
+    size), ``crop_fraction`` (random crop of that share of the side when training, centre crop when
+    acting; 1.0 turns augmentation off), ``image_encoder`` (a name in IMAGE_ENCODERS: conv, resnet18),
+    its base ``image_width`` and output ``image_features`` per frame.
+    """
 
     type: str = ""
     input_features: list[str] = field(default_factory=lambda: [STATE_KEY, ENV_KEY])
@@ -46,12 +60,28 @@ class PolicyConfig:
     horizon: int = 16
     n_action_steps: int = 8
     action_dim: int = 2
-    feature_dims: dict[str, int] = field(default_factory=dict)  # input feature -> D
+    feature_dims: dict[str, int] = field(default_factory=dict)  # low-dimensional input feature -> D
+    image_size: int = 96
+    crop_fraction: float = 0.875
+    image_encoder: str = "conv"
+    image_features: int = 64
+    image_width: int = 16  # conv widths 16-32-64-64: CPU-sized (benchmarks/policies.py measures)
     device: str = "cpu"
+
+    # What `hiwm train-policy` uses for an option that is not given, where it differs from the field's
+    # default (e.g. a CPU-sized network); a backbone may override it.
+    cli_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __post_init__(self) -> None:
+        self.input_features = list(self.input_features)  # JSON and the CLI may give tuples
 
     def validate(self) -> None:
         """Raise a one-line HiwmError on an inconsistent config."""
-        missing = [k for k in self.input_features if k not in self.feature_dims]
+        if not self.input_features:
+            raise HiwmError(f"{self.type} policy: input_features is empty (give e.g. [{STATE_KEY!r}] or [{IMAGE_KEY!r}])")
+        if len(set(self.input_features)) != len(self.input_features):
+            raise HiwmError(f"{self.type} policy: input_features has duplicates: {self.input_features}")
+        missing = [k for k in self.lowdim_features if k not in self.feature_dims]
         if missing:
             raise HiwmError(f"{self.type} policy: feature_dims has no size for {missing} (give feature_dims={{key: D}})")
         for name in ("n_obs_steps", "horizon", "n_action_steps", "action_dim"):
@@ -59,11 +89,35 @@ class PolicyConfig:
                 raise HiwmError(f"{self.type} policy: {name} must be >= 1, got {getattr(self, name)}")
         if self.n_action_steps > self.horizon:
             raise HiwmError(f"{self.type} policy: n_action_steps ({self.n_action_steps}) exceeds horizon ({self.horizon})")
+        if self.uses_images:
+            self._validate_image()
+
+    def _validate_image(self) -> None:
+        for name in ("image_size", "image_features", "image_width"):
+            if int(getattr(self, name)) < 1:
+                raise HiwmError(f"{self.type} policy: {name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.crop_fraction <= 1.0:
+            raise HiwmError(f"{self.type} policy: crop_fraction must be in (0, 1], got {self.crop_fraction}")
+        IMAGE_ENCODERS.get(self.image_encoder)  # unknown name: one line listing the known encoders
+
+    @property
+    def uses_images(self) -> bool:
+        return IMAGE_KEY in self.input_features
+
+    @property
+    def lowdim_features(self) -> list[str]:
+        """The input features other than the image, in order."""
+        return [k for k in self.input_features if k != IMAGE_KEY]
+
+    @property
+    def lowdim_dim(self) -> int:
+        """F_low: the width of one normalised low-dimensional observation step."""
+        return sum(int(self.feature_dims[k]) for k in self.lowdim_features)
 
     @property
     def obs_dim(self) -> int:
-        """F: the width of one normalised observation step (input features concatenated in order)."""
-        return sum(int(self.feature_dims[k]) for k in self.input_features)
+        """F: the width of one encoded observation step (low-dim features, then image features)."""
+        return self.lowdim_dim + (int(self.image_features) if self.uses_images else 0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -78,41 +132,12 @@ class PolicyConfig:
         return cls(**raw)
 
 
-@dataclass(frozen=True)
-class PolicyState:
-    """Everything a policy remembers between steps, as a value.
-
-    obs_history: (B, T, F) normalised observations, T <= n_obs_steps (0 before the first step)
-    actions:     (B, n_left, A) raw actions still queued from the last predicted chunk
-    count:       steps acted so far
-
-    ``act`` never writes into these tensors, so a state held by a rollout-tree node stays valid
-    however often it is branched from.
-    """
-
-    obs_history: torch.Tensor
-    actions: torch.Tensor
-    count: int = 0
-
-    @property
-    def batch_size(self) -> int:
-        return self.obs_history.shape[0]
-
-    def select(self, index: int | slice | torch.Tensor) -> "PolicyState":
-        """The sub-batch at ``index`` (a slice or index tensor keeps the batch dim; an int keeps it too)."""
-        if isinstance(index, int):
-            index = slice(index, index + 1)
-        return PolicyState(self.obs_history[index], self.actions[index], self.count)
-
-    def to(self, device: torch.device | str) -> "PolicyState":
-        return PolicyState(self.obs_history.to(device), self.actions.to(device), self.count)
-
-
 class Policy(nn.Module, abc.ABC):
     """Base class. A backbone implements ``compute_loss`` and ``generate`` on normalised tensors.
 
-    Subclasses set ``config_class`` and register themselves in ``POLICIES``. Normalisation, the
-    acting state, batching conventions and checkpoints live here so every backbone behaves alike.
+    Subclasses set ``config_class`` and register themselves in ``POLICIES``. Normalisation, observation
+    encoding, the acting state, batching conventions and checkpoints live here so every backbone
+    behaves alike.
     """
 
     config_class: ClassVar[type[PolicyConfig]] = PolicyConfig
@@ -121,8 +146,11 @@ class Policy(nn.Module, abc.ABC):
         super().__init__()
         config.validate()
         self.config = config
-        dims = {k: int(config.feature_dims[k]) for k in config.input_features}
+        dims = {k: int(config.feature_dims[k]) for k in config.lowdim_features}
         self.normalizer = Normalizer({**dims, ACTION_KEY: int(config.action_dim)})
+        self.obs_encoder = ObservationEncoder(config.input_features, config.lowdim_dim, config.image_size,
+                                              config.crop_fraction, config.image_encoder, config.image_features,
+                                              config.image_width)
         self._state: PolicyState | None = None  # only for the select_action / reset wrapper
 
     # ---- what a backbone implements (normalised space) ----
@@ -130,11 +158,11 @@ class Policy(nn.Module, abc.ABC):
     def compute_loss(
         self, obs: torch.Tensor, action: torch.Tensor, action_is_pad: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        """obs: (B, T_obs, F), action: (B, horizon, A), action_is_pad: (B, horizon) -> (scalar loss, info)."""
+        """obs: (B, T_obs, F) features, action: (B, horizon, A), action_is_pad: (B, horizon) -> (scalar loss, info)."""
 
     @abc.abstractmethod
     def generate(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """obs: (B, T_obs, F) -> normalised actions (B, horizon, A)."""
+        """obs: (B, T_obs, F) features -> normalised actions (B, horizon, A)."""
 
     # ---- shared machinery ----
     @property
@@ -142,32 +170,64 @@ class Policy(nn.Module, abc.ABC):
         return next(self.buffers()).device
 
     def set_stats(self, stats: Mapping[str, Mapping[str, np.ndarray]]) -> None:
-        """Dataset statistics, key -> {"min", "max", "mean", "std"}: (D,), for every input feature and ``action``."""
+        """Dataset statistics, key -> {"min", "max", "mean", "std"}: (D,), for every low-dimensional input
+        feature and ``action`` (images need none: they are scaled by their fixed [0, 255] range)."""
         self.normalizer.set_stats(stats)
+
+    def input_tensors(self, obs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """An env's observation dict -> this policy's input features as CPU tensors (images keep their
+        dtype, uint8; the rest float32); other keys are dropped, missing ones raise a one-line HiwmError."""
+        missing = [k for k in self.config.input_features if k not in obs]
+        if missing:
+            raise HiwmError(f"{self.config.type} policy: observation has no {missing} (has: {', '.join(sorted(obs))})")
+        return {k: torch.as_tensor(np.asarray(obs[k])) if k == IMAGE_KEY else torch.as_tensor(obs[k], dtype=torch.float32)
+                for k in self.config.input_features}
 
     def _tensor(self, batch: Mapping[str, Any], key: str) -> torch.Tensor:
         if key not in batch:
             raise HiwmError(f"{self.config.type} policy: batch has no {key!r} (has: {', '.join(sorted(batch))})")
         return torch.as_tensor(batch[key], dtype=torch.float32, device=self.device)
 
-    def _encode_obs(self, batch: Mapping[str, Any], time_dim: bool) -> torch.Tensor:
-        """key -> (B, T, D) (or (B, D) without ``time_dim``) -> normalised, concatenated (B, T, F) / (B, F)."""
+    def _images(self, batch: Mapping[str, Any], time_dim: bool) -> torch.Tensor:
+        """batch[IMAGE_KEY] -> uint8 (B, T, H, W, 3) (or (B, H, W, 3) without ``time_dim``) on the policy's device."""
+        if IMAGE_KEY not in batch:
+            raise HiwmError(f"{self.config.type} policy: batch has no {IMAGE_KEY!r} (has: {', '.join(sorted(batch))})")
+        x = torch.as_tensor(batch[IMAGE_KEY], device=self.device)
+        shape = "(B, T_obs, H, W, 3)" if time_dim else "(B, H, W, 3)"
+        if x.dtype != torch.uint8 or x.ndim != (5 if time_dim else 4) or x.shape[-1] != 3:
+            raise HiwmError(f"{IMAGE_KEY}: expected uint8 RGB images {shape}, got {x.dtype} {tuple(x.shape)}")
+        return x
+
+    def _read_obs(self, batch: Mapping[str, Any], time_dim: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """key -> (B, T, D) (or (B, D) without ``time_dim``) -> (normalised low-dim (B, T, F_low) / (B, F_low),
+        uint8 images (B, T, H, W, 3) / (B, H, W, 3) or None)."""
+        cfg = self.config
+        images = self._images(batch, time_dim) if cfg.uses_images else None
         parts = []
-        for key in self.config.input_features:
+        for key in cfg.lowdim_features:
             x = self._tensor(batch, key)
-            want = (3 if time_dim else 2, self.config.feature_dims[key])
+            want = (3 if time_dim else 2, cfg.feature_dims[key])
             if (x.ndim, x.shape[-1]) != want:
                 shape = "(B, T_obs, D)" if time_dim else "(B, D)"
                 raise HiwmError(f"{key}: expected {shape} with D={want[1]}, got {tuple(x.shape)}")
             parts.append(self.normalizer.normalize(key, x))
-        return torch.cat(parts, dim=-1)
+        if not parts:  # image only: an empty low-dim part keeps the shapes uniform
+            return images.new_zeros(images.shape[: 2 if time_dim else 1] + (0,), dtype=torch.float32), images
+        lowdim = torch.cat(parts, dim=-1)
+        if images is not None and images.shape[: lowdim.ndim - 1] != lowdim.shape[:-1]:
+            raise HiwmError(f"{IMAGE_KEY}: batch/time dims {tuple(images.shape[:lowdim.ndim - 1])} do not match "
+                            f"the other features' {tuple(lowdim.shape[:-1])}")
+        return lowdim, images
 
     def forward(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Training loss. batch: obs keys (B, n_obs_steps, D), action (B, horizon, A), action_is_pad (B, horizon)."""
+        """Training loss. batch: obs keys (B, n_obs_steps, D), action (B, horizon, A), action_is_pad (B, horizon).
+
+        Images are randomly cropped while the module is in training mode (the augmentation).
+        """
         cfg = self.config
-        obs = self._encode_obs(batch, time_dim=True)
-        if obs.shape[1] != cfg.n_obs_steps:
-            raise HiwmError(f"observations have {obs.shape[1]} time steps, policy expects n_obs_steps={cfg.n_obs_steps}")
+        lowdim, images = self._read_obs(batch, time_dim=True)
+        if lowdim.shape[1] != cfg.n_obs_steps:
+            raise HiwmError(f"observations have {lowdim.shape[1]} time steps, policy expects n_obs_steps={cfg.n_obs_steps}")
         action = self.normalizer.normalize(ACTION_KEY, self._tensor(batch, ACTION_KEY))
         if action.shape[1:] != (cfg.horizon, cfg.action_dim):
             raise HiwmError(f"action: expected (B, {cfg.horizon}, {cfg.action_dim}), got {tuple(action.shape)}")
@@ -175,30 +235,43 @@ class Policy(nn.Module, abc.ABC):
             is_pad = torch.as_tensor(batch[PAD_KEY], device=self.device).bool()
         else:
             is_pad = torch.zeros(action.shape[:2], dtype=torch.bool, device=self.device)
+        obs = self.obs_encoder(lowdim, images, augment=self.training)
         return self.compute_loss(obs, action, is_pad)
 
-    def _chunk(self, obs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """obs: (B, T_obs, F) normalised -> raw actions to execute (B, n_action_steps, A)."""
+    def _chunk(self, lowdim: torch.Tensor, images: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
+        """lowdim: (B, T_obs, F_low) normalised, images: (B, T_obs, H, W, 3) uint8 or None
+        -> raw actions to execute (B, n_action_steps, A)."""
+        obs = self.obs_encoder(lowdim, images, augment=False)
         # Training windows (data/windows.py) put the action taken at the newest observation first.
         actions = self.generate(obs, generator)[:, : self.config.n_action_steps]
         return self.normalizer.unnormalize(ACTION_KEY, actions)
 
     @torch.no_grad()
     def predict_action_chunk(self, batch: Mapping[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
-        """batch: key -> (B, n_obs_steps, D) -> actions (B, n_action_steps, A), raw units."""
-        obs = self._encode_obs(batch, time_dim=True)
-        if obs.shape[1] != self.config.n_obs_steps:
-            raise HiwmError(f"observations have {obs.shape[1]} time steps, policy expects n_obs_steps={self.config.n_obs_steps}")
-        return self._chunk(obs, generator)
+        """batch: key -> (B, n_obs_steps, D) (image (B, n_obs_steps, H, W, 3) uint8) -> actions (B, n_action_steps, A), raw units."""
+        lowdim, images = self._read_obs(batch, time_dim=True)
+        if lowdim.shape[1] != self.config.n_obs_steps:
+            raise HiwmError(f"observations have {lowdim.shape[1]} time steps, policy expects n_obs_steps={self.config.n_obs_steps}")
+        return self._chunk(lowdim, images, generator)
 
     def initial_state(self, batch_size: int) -> PolicyState:
         """The state before the first step: empty history, no queued actions."""
-        f, a = self.config.obs_dim, self.config.action_dim
+        f, a = self.config.lowdim_dim, self.config.action_dim
         return PolicyState(
             obs_history=torch.zeros(batch_size, 0, f, device=self.device),
             actions=torch.zeros(batch_size, 0, a, device=self.device),
             count=0,
         )
+
+    def _push(self, state: PolicyState, obs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The state's histories with one more step ``obs`` (key -> (B, D), image (B, H, W, 3)), padded to n_obs_steps."""
+        lowdim, images = self._read_obs(obs, time_dim=False)
+        if lowdim.shape[0] != state.batch_size:
+            raise HiwmError(f"observation batch size {lowdim.shape[0]} does not match the policy state's {state.batch_size}")
+        t_obs = self.config.n_obs_steps
+        history = push_history(state.obs_history, lowdim, t_obs)
+        image_history = push_history(state.images, images, t_obs) if images is not None else None
+        return history, image_history
 
     @torch.no_grad()
     def act(
@@ -209,19 +282,11 @@ class Policy(nn.Module, abc.ABC):
         A new chunk is predicted (using ``generator``) only when the queue is empty, i.e. every
         n_action_steps steps; in between the queued actions are returned and ``generator`` is unused.
         """
-        x = self._encode_obs(obs, time_dim=False)  # (B, F)
-        b, t_obs = x.shape[0], self.config.n_obs_steps
-        if b != state.batch_size:
-            raise HiwmError(f"observation batch size {b} does not match the policy state's {state.batch_size}")
-        history = torch.cat([state.obs_history.to(x.device), x[:, None]], dim=1)[:, -t_obs:]
-        if history.shape[1] < t_obs:
-            # Before enough steps exist, the first observation stands in for the missing past.
-            pad = history[:, :1].expand(b, t_obs - history.shape[1], history.shape[2])
-            history = torch.cat([pad, history], dim=1)
-        queue = state.actions.to(x.device)
+        history, images = self._push(state, obs)
+        queue = state.actions.to(history.device)
         if queue.shape[1] == 0:
-            queue = self._chunk(history, generator)
-        return queue[:, 0], PolicyState(history, queue[:, 1:], state.count + 1)
+            queue = self._chunk(history, images, generator)
+        return queue[:, 0], PolicyState(history, queue[:, 1:], state.count + 1, images)
 
     @torch.no_grad()
     def observe(self, state: PolicyState, obs: Mapping[str, Any]) -> PolicyState:
@@ -230,12 +295,8 @@ class Policy(nn.Module, abc.ABC):
         The history stays current and the queued actions are dropped, so when control is handed back
         the policy predicts a fresh chunk from what actually happened.
         """
-        x = self._encode_obs(obs, time_dim=False)
-        b, t_obs = x.shape[0], self.config.n_obs_steps
-        history = torch.cat([state.obs_history.to(x.device), x[:, None]], dim=1)[:, -t_obs:]
-        if history.shape[1] < t_obs:
-            history = torch.cat([history[:, :1].expand(b, t_obs - history.shape[1], history.shape[2]), history], dim=1)
-        return PolicyState(history, state.actions[:, :0].to(x.device), state.count + 1)
+        history, images = self._push(state, obs)
+        return PolicyState(history, state.actions[:, :0].to(history.device), state.count + 1, images)
 
     def reset(self) -> None:
         """Forget the wrapper's state (a new episode)."""
@@ -244,8 +305,10 @@ class Policy(nn.Module, abc.ABC):
     def select_action(self, obs: Mapping[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
         """obs: key -> (B, D) -> action (B, A); keeps its state between calls until ``reset``."""
         if self._state is None:
-            first = self._tensor(obs, self.config.input_features[0])
-            self._state = self.initial_state(first.shape[0])
+            first = self.config.input_features[0]
+            if first not in obs:
+                raise HiwmError(f"{self.config.type} policy: observation has no {first!r} (has: {', '.join(sorted(obs))})")
+            self._state = self.initial_state(len(obs[first]))
         action, self._state = self.act(self._state, obs, generator)
         return action
 
@@ -254,3 +317,6 @@ class Policy(nn.Module, abc.ABC):
         from hiwm.policies.checkpoint import save_policy
 
         return save_policy(self, directory)
+
+
+__all__ = ["ACTION_KEY", "PAD_KEY", "Policy", "PolicyConfig", "PolicyState"]

@@ -11,6 +11,9 @@ asks the state machine whether an event is allowed, then does the work on the ro
 
 Every node and branch change is appended to the session log (when one is given) before the call
 returns, so a killed process resumes into the same tree with ``Session.resume_from``.
+
+Nodes hold the world model's low-dimensional prediction; a policy that takes ``observation.image`` gets
+the frame rendered from the predicted scene (``policy_observation``), what a camera would show there.
 """
 
 from __future__ import annotations
@@ -26,9 +29,20 @@ from hiwm.errors import HiwmError
 from hiwm.session.machine import Event, Phase, StateMachine
 from hiwm.session.store import SessionLog
 from hiwm.session.tree import OUTCOMES, Branch, Node, RolloutTree
-from hiwm.tasks.base import check_action
+from hiwm.tasks.base import IMAGE_KEY, check_action
 
 log = logging.getLogger(__name__)
+
+
+def policy_observation(policy, task, obs: dict) -> dict[str, torch.Tensor]:
+    """One node's observation (key -> (D,)) -> the policy's inputs as a batch of one (key -> (1, ...)).
+
+    When the policy takes images and the observation has none (a world-model prediction), the frame is
+    rendered from the observation's scene.
+    """
+    if IMAGE_KEY in policy.config.input_features and IMAGE_KEY not in obs:
+        obs = {**obs, IMAGE_KEY: task.render_scene(task.scene_of(obs), task.spec_.image_size)}
+    return {k: v[None] for k, v in policy.input_tensors(obs).items()}
 
 
 @dataclass
@@ -54,7 +68,8 @@ class Session:
     def start(cls, policy, world_model, obs: dict, config: SessionConfig | None = None,
               log_path: str | Path | None = None, meta: dict | None = None) -> "Session":
         s = cls(policy, world_model, config or SessionConfig(), log_path)
-        obs = {k: np.asarray(v, dtype=np.float64) for k, v in obs.items()}
+        # Nodes keep low-dimensional observations only; images are rendered when a policy asks for them.
+        obs = {k: np.asarray(v, dtype=np.float64) for k, v in obs.items() if k != IMAGE_KEY}
         wm_state = world_model.initial_state({k: v[None] for k, v in obs.items()})
         scene = s.task.scene_of(obs)
         root = s.tree.add_root(obs, wm_state, policy.initial_state(1), progress=s.task.progress(scene))
@@ -113,8 +128,7 @@ class Session:
         self.machine.next_phase(Event.STEP)
         node = self.node
         gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + len(self.tree))
-        obs = {k: torch.as_tensor(v, dtype=torch.float32)[None] for k, v in node.obs.items()
-               if k in self.policy.config.input_features}
+        obs = policy_observation(self.policy, self.task, node.obs)
         action, pstate = self.policy.act(node.policy_state, obs, generator=gen)
         spec = self.task.spec_
         # a real controller saturates; the model never sees targets outside the action box
@@ -129,8 +143,7 @@ class Session:
         if action.ndim != 1:
             raise HiwmError(f"act takes one action of shape ({self.task.spec_.action_dim},), got {action.shape}")
         node = self.node
-        obs = {k: torch.as_tensor(v, dtype=torch.float32)[None] for k, v in node.obs.items()
-               if k in self.policy.config.input_features}
+        obs = policy_observation(self.policy, self.task, node.obs)
         pstate = self.policy.observe(node.policy_state, obs)  # history stays current; queued actions drop
         self._fire(Event.ACT)
         self.operator_steps += 1

@@ -38,8 +38,11 @@ def encode_value(value) -> dict:
 
 
 def decode_value(cls, data: dict, device: str | torch.device = "cpu"):
+    """Inverse of ``encode_value``; a field the record lacks (written before the field existed) keeps its default."""
     kwargs = {}
     for f in dataclasses.fields(cls):
+        if f.name not in data and (f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING):
+            continue
         v = data[f.name]
         if isinstance(v, dict) and "hex" in v:
             a = np.frombuffer(bytes.fromhex(v["hex"]), dtype=np.dtype(v["dtype"])).reshape(v["shape"]).copy()

@@ -269,7 +269,7 @@ class Studio:
 
     def _scan(self, budget: int) -> list[dict]:
         qcfg = QueueConfig(**{**asdict(self.cfg.queue), "budget": budget})
-        return failure_queue(self.session.tree, self.models.policy, qcfg, self.spreads, self.cfg.seed)
+        return failure_queue(self.session.tree, self.models.policy, self.session.task, qcfg, self.spreads, self.cfg.seed)
 
     # ----------------------------------------------------------- autoplay ----
     async def _tick(self) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from hiwm.session.engine import policy_observation
 from hiwm.session.tree import Node, RolloutTree
 
 
@@ -33,13 +34,14 @@ class QueueConfig:
 
 
 @torch.no_grad()
-def sample_spread(policy, tree: RolloutTree, node_id: int, seed: int = 0) -> float:
+def sample_spread(policy, task, tree: RolloutTree, node_id: int, seed: int = 0) -> float:
     """Mean L2 distance between two action chunks (2, n_action_steps, A) sampled at ``node_id``."""
     n_obs = policy.config.n_obs_steps
     path = tree.path(node_id)[-n_obs:]
     path = [path[0]] * (n_obs - len(path)) + path  # the first observation stands in for the missing past
-    batch = {k: torch.as_tensor(np.stack([n.obs[k] for n in path]), dtype=torch.float32)[None].expand(2, -1, -1)
-             for k in policy.config.input_features}
+    steps = [policy_observation(policy, task, n.obs) for n in path]  # key -> (1, ...) each
+    history = {k: torch.cat([o[k] for o in steps])[None] for k in steps[0]}  # key -> (1, n_obs, ...)
+    batch = {k: v.expand(2, *v.shape[1:]) for k, v in history.items()}
     chunk = policy.predict_action_chunk(batch, generator=torch.Generator().manual_seed(seed * 7919 + node_id))
     return float((chunk[0] - chunk[1]).norm(dim=-1).mean())
 
@@ -53,7 +55,7 @@ def _stall(path: list[Node], branch_id: int, cfg: QueueConfig) -> Node | None:
     return None
 
 
-def failure_queue(tree: RolloutTree, policy, cfg: QueueConfig, spreads: dict[int, float], seed: int = 0) -> list[dict]:
+def failure_queue(tree: RolloutTree, policy, task, cfg: QueueConfig, spreads: dict[int, float], seed: int = 0) -> list[dict]:
     """Items {node, branch, depth, reason, value}, most urgent first; ``spreads`` caches the samples."""
     items: list[dict] = []
     budget = cfg.budget
@@ -75,7 +77,7 @@ def failure_queue(tree: RolloutTree, policy, cfg: QueueConfig, spreads: dict[int
             if n.id not in spreads:
                 if budget <= 0:
                     break
-                spreads[n.id] = sample_spread(policy, tree, n.id, seed)
+                spreads[n.id] = sample_spread(policy, task, tree, n.id, seed)
                 budget -= 1
             if spreads[n.id] > cfg.disagree:
                 items.append({"node": n.id, "branch": b.id, "depth": n.depth, "reason": "disagree",

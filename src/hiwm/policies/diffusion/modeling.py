@@ -1,4 +1,4 @@
-"""Diffusion Policy for low-dimensional observations.
+"""Diffusion Policy, conditioned on the encoded observation history (low-dim features and/or image features).
 
 Training: noise a normalised action chunk to a random level t (DDPM forward process) and regress
 the noise (or the clean chunk), conditioned on the flattened observation history.

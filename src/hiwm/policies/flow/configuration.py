@@ -1,0 +1,49 @@
+"""Configuration of the flow-matching transformer backbone (pi0-style action expert)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hiwm.errors import HiwmError
+from hiwm.policies.base import PolicyConfig
+
+
+@dataclass
+class FlowConfig(PolicyConfig):
+    """Flow matching: a transformer over observation tokens and the noisy action chunk predicts a velocity
+    field, integrated from noise (t = 1) to actions (t = 0) in ``num_inference_steps`` Euler steps.
+
+    Sized for 2 CPU cores: d_model 128, 2 layers, 4 heads (PROTOCOL.md: ~17 it/s at batch 64 x 18 tokens).
+    Training times t are Beta(time_beta_alpha, time_beta_beta) scaled into [time_min, 1]; alpha > beta
+    puts more weight on noisy t (pi0 uses Beta(1.5, 1)).
+    """
+
+    type: str = "flow"
+    # transformer
+    d_model: int = 128
+    n_layers: int = 2
+    n_heads: int = 4
+    ff_mult: int = 4
+    dropout: float = 0.0
+    # flow matching
+    num_inference_steps: int = 10
+    time_beta_alpha: float = 1.5
+    time_beta_beta: float = 1.0
+    time_min: float = 0.001
+    clip_sample: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("d_model", "n_layers", "n_heads", "ff_mult", "num_inference_steps"):
+            if int(getattr(self, name)) < 1:
+                raise HiwmError(f"flow {name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise HiwmError(f"flow d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+        if self.d_model % 2:
+            raise HiwmError(f"flow d_model must be even (sine and cosine halves of the time embedding), got {self.d_model}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise HiwmError(f"flow dropout must be in [0, 1), got {self.dropout}")
+        if self.time_beta_alpha <= 0 or self.time_beta_beta <= 0:
+            raise HiwmError(f"flow time Beta parameters must be > 0, got ({self.time_beta_alpha}, {self.time_beta_beta})")
+        if not 0.0 <= self.time_min < 1.0:
+            raise HiwmError(f"flow time_min must be in [0, 1), got {self.time_min}")

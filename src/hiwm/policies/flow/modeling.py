@@ -1,0 +1,114 @@
+"""Flow-matching transformer policy in the style of pi0's action expert, trained from scratch.
+
+Conventions (pi0): t = 1 is pure noise and t = 0 the action chunk,
+
+    x_t = t * noise + (1 - t) * actions,    target velocity u = dx_t / dt = noise - actions,
+
+with training times t ~ Beta(1.5, 1) scaled into [0.001, 1] (more weight on noisy t). At inference the
+chunk is integrated from x_1 = noise (drawn from the caller's generator) to t = 0 with Euler steps
+x <- x + dt * v(x, t), dt = -1 / num_inference_steps.
+
+Tokens: one per observation step (the encoded features (B, T_obs, F) projected to d_model, plus a
+learned position), then one per action of the noisy chunk (the action projected to d_model, concatenated
+with a sinusoidal embedding of t and mixed by an MLP, plus a learned position). Observation tokens see
+only each other; action tokens see everything (flow/transformer.py), so the observation part is encoded
+once per chunk and reused by every integration step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hiwm.policies.base import Policy
+from hiwm.policies.flow.configuration import FlowConfig
+from hiwm.policies.flow.transformer import KV, PrefixTransformer
+from hiwm.policies.registry import POLICIES
+
+# Periods of the time embedding's sinusoids, log-spaced (pi0's choice for t in [0, 1]).
+MIN_PERIOD, MAX_PERIOD = 4e-3, 4.0
+
+
+def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """t: (B,) in [0, 1] -> (B, dim) sines and cosines at periods log-spaced in [MIN_PERIOD, MAX_PERIOD]."""
+    frac = torch.linspace(0.0, 1.0, dim // 2, device=t.device, dtype=torch.float32)
+    period = MIN_PERIOD * (MAX_PERIOD / MIN_PERIOD) ** frac
+    angles = (2 * math.pi / period)[None] * t.float()[:, None]
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+@POLICIES.register("flow")
+class FlowPolicy(Policy):
+    config_class = FlowConfig
+
+    def __init__(self, config: FlowConfig):
+        super().__init__(config)
+        self.config: FlowConfig = config
+        d = config.d_model
+        self.obs_in = nn.Linear(config.obs_dim, d)
+        self.obs_pos = nn.Parameter(0.02 * torch.randn(1, config.n_obs_steps, d))
+        self.action_in = nn.Linear(config.action_dim, d)
+        self.action_time_mlp = nn.Sequential(nn.Linear(2 * d, d), nn.SiLU(), nn.Linear(d, d))
+        self.action_pos = nn.Parameter(0.02 * torch.randn(1, config.horizon, d))
+        self.transformer = PrefixTransformer(d, config.n_heads, config.n_layers, config.ff_mult, config.dropout)
+        self.action_out = nn.Linear(d, config.action_dim)
+        self.to(config.device)
+
+    def encode_observations(self, obs: torch.Tensor) -> list[KV]:
+        """obs: (B, T_obs, F) features -> the transformer's per-layer cache of the observation tokens."""
+        return self.transformer.encode_prefix(self.obs_in(obs) + self.obs_pos)
+
+    def velocity(self, x_t: torch.Tensor, t: torch.Tensor, cache: list[KV]) -> torch.Tensor:
+        """x_t: (B, H, A) noisy chunk, t: (B,) times, cache from ``encode_observations`` -> v: (B, H, A)."""
+        h = self.action_in(x_t)  # (B, H, d)
+        tau = time_embedding(t, h.shape[-1]).to(h.dtype)[:, None].expand_as(h)
+        tokens = self.action_time_mlp(torch.cat([h, tau], dim=-1)) + self.action_pos
+        return self.action_out(self.transformer.decode(tokens, cache))
+
+    def sample_time(self, batch: int, device: torch.device) -> torch.Tensor:
+        """(batch,) training times in [time_min, 1] from the Beta distribution (torch's global RNG)."""
+        cfg = self.config
+        beta = torch.distributions.Beta(torch.tensor(cfg.time_beta_alpha, device=device),
+                                        torch.tensor(cfg.time_beta_beta, device=device))
+        return beta.sample((batch,)) * (1.0 - cfg.time_min) + cfg.time_min
+
+    def compute_loss(
+        self, obs: torch.Tensor, action: torch.Tensor, action_is_pad: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """obs: (B, T_obs, F), action: (B, H, A), action_is_pad: (B, H) -> masked MSE of the velocity.
+
+        Noise and times come from torch's global RNG, which the training loop seeds.
+        """
+        noise = torch.randn_like(action)
+        t = self.sample_time(action.shape[0], action.device)
+        tb = t[:, None, None]
+        x_t = tb * noise + (1 - tb) * action
+        pred = self.velocity(x_t, t, self.encode_observations(obs))
+        err = F.mse_loss(pred, noise - action, reduction="none")  # (B, H, A)
+        valid = (~action_is_pad).unsqueeze(-1).to(err.dtype)
+        # Mean over real (unpadded) entries only; clamp guards a batch that is entirely padding.
+        loss = (err * valid).sum() / (valid.sum() * err.shape[-1]).clamp(min=1.0)
+        return loss, {"loss": loss.detach()}
+
+    @torch.no_grad()
+    def generate(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """obs: (B, T_obs, F) features -> (B, horizon, A) normalised actions, Euler-integrated from t = 1 to 0.
+
+        The initial noise is drawn on the generator's device then moved, so a CPU generator gives the
+        same actions whether the model runs on CPU or CUDA (up to float arithmetic).
+        """
+        cfg = self.config
+        b = obs.shape[0]
+        noise_device = generator.device if generator is not None else obs.device
+        x = torch.randn((b, cfg.horizon, cfg.action_dim), generator=generator, device=noise_device).to(obs.device)
+        cache = self.encode_observations(obs)
+        dt = -1.0 / cfg.num_inference_steps
+        for i in range(cfg.num_inference_steps):
+            t = torch.full((b,), 1.0 + i * dt, device=obs.device)
+            x = x + dt * self.velocity(x, t, cache)
+        # Actions are normalised to [-1, 1] over the data; clamping keeps the chunk in the action box.
+        return x.clamp(-1.0, 1.0) if cfg.clip_sample else x

@@ -1,0 +1,76 @@
+"""`hiwm train-policy`: every registered backbone and the observation options, from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hiwm.cli import build_parser, demo_policy, main
+from hiwm.data import DatasetWriter, standard_features
+from hiwm.data.collect import record_episode
+from hiwm.errors import HiwmError
+from hiwm.policies import POLICIES, load_policy
+from hiwm.tasks import make_expert, make_task
+
+
+def test_help_documents_every_backbone_and_the_observation_options():
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["train-policy"]
+    text = sub.format_help()
+    for name in POLICIES.names():
+        assert f"{name} backbone options" in text
+    for option in ("--policy.input_features", "--policy.image_size", "--policy.crop_fraction", "--policy.image_encoder",
+                   "--policy.d_model", "--policy.down_dims", "torchrun"):
+        assert option in text
+
+
+@pytest.fixture(scope="module")
+def lowdim_demos(tmp_path_factory):
+    """Two 20-step expert episodes recorded without images."""
+    root = tmp_path_factory.mktemp("demos") / "ds"
+    env = make_task("pusht", images=False)
+    with DatasetWriter.create(root, fps=10, features=standard_features(2, 2, env_dim=16)) as w:
+        for seed in (0, 1):
+            expert = make_expert("pusht", seed=seed)
+            frames, _ = record_episode(env, lambda o, s: expert.act(o), seed, 20, images=False, stop_on_success=False)
+            frames["source"] = np.full(len(frames["action"]), "expert", dtype=object)
+            w.add_episode(frames, task="t")
+    return root
+
+
+@pytest.mark.parametrize("policy_type", POLICIES.names())
+def test_image_policy_trains_on_a_dataset_without_stored_images(policy_type, lowdim_demos, tmp_path, capsys):
+    small = {"diffusion": ["--policy.down_dims", "8", "16", "--policy.n_groups", "4", "--policy.step_embed_dim", "8"],
+             "flow": ["--policy.d_model", "16", "--policy.n_heads", "2"]}.get(policy_type, [])
+    out = tmp_path / "ckpt"
+    argv = ["train-policy", "--data", str(lowdim_demos), "--out", str(out), "--policy.type", policy_type,
+            "--policy.input_features", "state", "image", "--policy.image_size", "32", "--policy.image_width", "4",
+            "--policy.horizon", "8", "--policy.n_action_steps", "4", "--steps", "4", "--batch-size", "8",
+            "--log-every", "2", "--no-progress", *small]
+    assert main(argv) == 0, capsys.readouterr().err
+    policy = load_policy(out)
+    assert policy.config.type == policy_type
+    assert policy.config.input_features == ["observation.state", "observation.image"] and policy.config.image_size == 32
+    assert [s for s, _ in json.loads((out / "train.json").read_text())["history"]] == [2, 4]
+
+
+def test_an_option_of_another_backbone_is_a_one_line_error(lowdim_demos, tmp_path, capsys):
+    assert main(["train-policy", "--data", str(lowdim_demos), "--out", str(tmp_path / "x"), "--policy.type", "diffusion",
+                 "--policy.d_model", "64"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hiwm: error:") and "d_model is not an option of the diffusion backbone" in err
+    assert "\n" not in err and not (tmp_path / "x").exists()
+
+
+def test_demo_keeps_the_pipeline_sizes_for_its_backbone_and_takes_another():
+    from hiwm.pipeline import PipelineConfig
+
+    parser, pipeline = build_parser(), PipelineConfig().policy
+    assert demo_policy(pipeline, parser.parse_args(["demo"])) == pipeline
+    args = parser.parse_args(["demo", "--policy.input_features", "state", "image"])
+    assert demo_policy(pipeline, args) == {**pipeline, "input_features": ["observation.state", "observation.image"]}
+    args = parser.parse_args(["demo", "--policy.type", "flow", "--policy.n_layers", "3"])
+    assert demo_policy(pipeline, args) == {"type": "flow", "n_layers": 3}
+    with pytest.raises(HiwmError, match="down_dims is not an option of the flow backbone"):
+        demo_policy(pipeline, parser.parse_args(["demo", "--policy.type", "flow", "--policy.down_dims", "8", "16"]))
