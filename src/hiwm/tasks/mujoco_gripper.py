@@ -54,7 +54,10 @@ AGENT_DIM = 4
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 
 TABLE_XML = f"""
-  <visual><global offwidth="640" offheight="640"/><quality shadowsize="0"/></visual>
+  <visual>
+    <global offwidth="640" offheight="640"/><quality shadowsize="0"/>
+    <headlight ambient=".35 .35 .35" diffuse=".25 .25 .25" specular="0 0 0"/>
+  </visual>
   <asset>
     <texture name="grid" type="2d" builtin="checker" rgb1=".86 .84 .80" rgb2=".82 .80 .76" width="64" height="64"/>
     <material name="table" texture="grid" texrepeat="8 8"/>
@@ -63,7 +66,7 @@ TABLE_XML = f"""
 
 WORLD_XML = f"""
     <!-- the table's friction is low: contacts take the larger of the two frictions, so each flex sets its own -->
-    <light pos="0 0 1.5" dir="0 0 -1" directional="true"/>
+    <light pos="0 0 1.5" dir="0 0 -1" type="directional" diffuse=".45 .45 .45" specular="0 0 0"/>
     <geom name="table" type="plane" size="{HALF * 2} {HALF * 2} 0.01" material="table" friction="0.3 0.005 0.0001"/>
     <camera name="top" pos="0 0 1" xyaxes="1 0 0 0 1 0" projection="orthographic" fovy="{2 * HALF}"/>
     <body name="gripper" mocap="true" pos="0 0 0.08">

@@ -57,6 +57,13 @@ def segment(img: np.ndarray, a, b, rgb, thickness_px: int) -> None:
     cv2.line(img, tuple(int(v) for v in pa), tuple(int(v) for v in pb), rgb, thickness_px, cv2.LINE_AA, SHIFT)
 
 
+def chain(img: np.ndarray, points: np.ndarray, rgb: np.ndarray, thickness_px: int) -> None:
+    """points (N, 2+) in metres, rgb (N-1, 3): the segments between consecutive points, one colour each."""
+    px = fixed(to_px(np.asarray(points)[:, :2], img.shape[0])).tolist()
+    for a, b, c in zip(px[:-1], px[1:], np.asarray(rgb).tolist()):
+        cv2.line(img, a, b, c, thickness_px, cv2.LINE_AA, SHIFT)
+
+
 def gripper(img: np.ndarray, agent: np.ndarray) -> None:
     """agent (4,) = [x, y, z, closed]: a ring that grows with height, filled when closed."""
     radius = 0.010 + 0.1 * max(float(agent[2]), 0.0)

@@ -91,7 +91,8 @@ def gate_passes(nodes: np.ndarray, gate: np.ndarray) -> np.ndarray:
     a, b = gate[0], gate[1]
     o1, o2 = _cross(b - a, p[:, :2] - a), _cross(b - a, q[:, :2] - a)
     o3, o4 = _cross(q[:, :2] - p[:, :2], a - p[:, :2]), _cross(q[:, :2] - p[:, :2], b - p[:, :2])
-    crosses = (o1 * o2 < 0) & (o3 * o4 < 0)
+    # a sign change, zero counting as positive: a node exactly on the gate line counts for one segment
+    crosses = ((o1 < 0) != (o2 < 0)) & ((o3 < 0) != (o4 < 0))
     t = np.divide(o1, o1 - o2, out=np.zeros_like(o1), where=crosses)
     z = p[:, 2] + t * (q[:, 2] - p[:, 2])
     return crosses & (z < POST_H)
@@ -158,8 +159,9 @@ def draw(scene: np.ndarray, size: int = 96) -> np.ndarray:
             raster.disc(img, p, POST_R, rgb, min_px=1.2)
     nodes = nodes_of(scene)
     width = max(1, int(round(raster.px_len(2 * RADIUS, size))))
-    for p, q in zip(nodes[:-1], nodes[1:]):
-        raster.segment(img, p, q, raster.lighten(_ROPE_RGB, 4.0 * (p[2] + q[2] - 2 * RADIUS)), width)
+    lift = np.clip(4.0 * (nodes[:-1, 2] + nodes[1:, 2] - 2 * RADIUS), 0.0, 1.0)[:, None]  # lighter where lifted
+    base = np.array(_ROPE_RGB, dtype=np.float64)
+    raster.chain(img, nodes, np.round(base + (255.0 - base) * lift).astype(int), width)
     raster.disc(img, nodes[HEAD], RADIUS * 1.2, _HEAD_RGB, min_px=1.2)
     raster.gripper(img, np.asarray(scene)[:AGENT_DIM])
     return img
@@ -223,6 +225,11 @@ class RopeRouteTask(GripperTask):
         k, closeness = route_status(scene)
         ok = k == 2
         return (1.0 if ok else (k + 0.9 * closeness) / 2), ok, ok
+
+    @classmethod
+    def play_points(cls, scene: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        nodes = nodes_of(scene)
+        return np.asarray(scene, dtype=np.float64)[:2], nodes[:, :2]
 
     @classmethod
     def render_scene(cls, scene: np.ndarray, size: int = 96) -> np.ndarray:
