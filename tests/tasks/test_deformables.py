@@ -68,6 +68,33 @@ def test_grasp_takes_the_nearest_vertex_only_on_closing(name):
     assert env.held() == -1
 
 
+def _edge_lengths(name, v):
+    if name == "rope-route":
+        return np.linalg.norm(np.diff(v, axis=0), axis=1) / 0.02
+    grid = v.reshape(9, 9, 3)
+    return np.concatenate([np.linalg.norm(np.diff(grid, axis=a), axis=-1).ravel() for a in (0, 1)]) / 0.03
+
+
+@pytest.mark.parametrize("name", DEFORMABLES)
+def test_holding_and_slamming_between_the_box_corners_keeps_the_physics_sane(name):
+    env = make_task(name, images=False)
+    env.reset(seed=9)
+    v = env.vertices()[0]
+    for grasp in (0.0,) * 20 + (1.0,):  # 20 steps cover 60 cm
+        env.step([v[0], v[1], 0.005, grasp])
+    assert env.held() == 0
+    low, high = np.asarray(env.spec_.action_low), np.asarray(env.spec_.action_high)
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        a = np.where(rng.random(4) < 0.5, low, high)
+        a[3] = 1.0
+        env.step(a)
+        verts = env.vertices()
+        assert np.all(np.isfinite(verts)) and verts[:, 2].min() > -0.005 and np.abs(verts).max() < 1.0
+        assert np.abs(_edge_lengths(name, verts) - 1.0).max() < 0.2, "edges stretch by less than 20%"
+    assert env.held() == 0 and np.abs(env.d.qvel).max() < 5.0
+
+
 @pytest.mark.parametrize("name", DEFORMABLES)
 def test_gripper_moves_straight_at_its_speed_limit(name):
     env = make_task(name, images=False)

@@ -2,8 +2,9 @@
 
 **Physics** (MuJoCo, :mod:`hiwm.tasks.mujoco_gripper` for the gripper, grasp and snapshots). The rope is
 a 1-D ``flexcomp``: 25 nodes (24 segments of 2 cm, 48 cm long, radius 6 mm, 50 g) whose segment lengths
-are held by flex edge equality constraints; it has no bending stiffness (a soft cord) and no self
-collision (both would cost speed that routing does not need). A clip is a mocap body carrying two
+are held by flex edge equality constraints. It has no bending stiffness, a soft cord (MuJoCo 4.0's flex
+elasticity needs explicit or ``discrete`` integration, and a 1-D flex with it blew up at this step
+here), and no self collision (it would cost speed that routing does not need). A clip is a mocap body carrying two
 posts (cylinders, radius 8 mm, 4 cm tall) 5 cm apart centre to centre, so the slot between them is
 3.4 cm wide; the rope's 1.2 cm passes, and it wraps around a post when pulled sideways. Physics step
 5 ms, 20 substeps per 10 Hz control step.
@@ -23,10 +24,16 @@ the terminal success too (the episode ends early on it). ``progress`` = (k + 0.9
 number of clips passed in order (0, 1 or 2; 1 if clip 1 is passed) and c in [0, 1] how close the head
 is to the next clip's gate centre (1 - distance / 30 cm), so progress is 1 exactly on success.
 
-**Start states** (seeded). Clip 1 anywhere in the middle of the table, clip 2 12-18 cm beyond it in a
-random direction, each gate turned up to 26 degrees from facing that direction; the rope a random
-smooth curve lying entirely behind clip 1 (at least 4 cm), its head 7-14 cm before clip 1, at least
-3 cm from every post; the gripper open, 8 cm above a random point.
+**Start states** (seeded). Drawn in the route's own frame: clip 2 12-18 cm beyond clip 1, each gate
+turned up to 26 degrees from facing along the route; the rope a random smooth curve (segment headings
+a random walk) lying entirely at least 4 cm behind clip 1's gate line, its head 7-14 cm before clip 1
+and up to 8 cm to the side, at least 3 cm from every post, not crossing itself. The whole layout is then
+turned to a random direction and shifted to a random place where the rope lies within 23 cm and the
+posts within 22 cm of the table's centre lines. The gripper starts open, 8 cm above a random point.
+
+**Pictures** (``render_scene``): the gate lines faint, clip 1's posts green, clip 2's purple, the rope
+blue (lighter where lifted) with its head red, the gripper as an orange ring that grows with height and
+is filled when closed.
 """
 
 from __future__ import annotations
