@@ -63,7 +63,8 @@ class PlayActor:
         elif self._behaviour == "edge":
             t = self.xy_low + self.rng.uniform(0, 1, 2) * span
             side = self.rng.integers(4)
-            t[side % 2] = (self.xy_low if side < 2 else self.xy_high)[side % 2] + (0.04 if side < 2 else -0.04) * span[side % 2]
+            edge = (self.xy_low if side < 2 else self.xy_high)[side % 2]
+            t[side % 2] = edge + (0.04 if side < 2 else -0.04) * span[side % 2]
             self._target = [(t, self._height, self._grasp)] if self.task.gripper else [t]
         else:
             self._vel = self.rng.normal(0, 0.03, 2) * span
@@ -98,6 +99,7 @@ class PlayActor:
         return self._action(np.clip(agent + step + self.rng.normal(0, 2 * self.scale, 2), self.xy_low, self.xy_high))
 
     def _reached(self, goal_xy: np.ndarray, agent: np.ndarray, scene: np.ndarray) -> bool:
+        """Near the waypoint; with a gripper (scene starts [x, y, z, closed]) also at its height and grasp."""
         near = np.linalg.norm(goal_xy - agent) < 12 * self.scale
         if not self.task.gripper:
             return near
