@@ -32,6 +32,7 @@ also has a top-down orthographic camera with the same framing, rendered headless
 from __future__ import annotations
 
 import abc
+import logging
 import math
 import os
 
@@ -44,6 +45,8 @@ from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY, Task, check_action
 os.environ.setdefault("MUJOCO_GL", "egl")
 import mujoco  # noqa: E402
 
+log = logging.getLogger(__name__)
+
 HALF = 0.25                      # the workspace is the square [-HALF, HALF]^2 on the table, metres
 Z_MIN, Z_MAX = 0.005, 0.15        # gripper height range, metres
 ACTION_LOW = (-HALF, -HALF, Z_MIN, 0.0)
@@ -53,7 +56,7 @@ GRASP_RADIUS = 0.02              # a vertex this close to the gripper's centre i
 AGENT_DIM = 4
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 
-TABLE_XML = f"""
+TABLE_XML = """
   <visual>
     <global offwidth="640" offheight="640"/><quality shadowsize="0"/>
     <headlight ambient=".35 .35 .35" diffuse=".25 .25 .25" specular="0 0 0"/>
@@ -198,11 +201,14 @@ class GripperTask(Task, abc.ABC):
         self._grasp(action[3] >= 0.5)
         target = action[:3]
         max_move = GRIP_SPEED * self.DT
+        unstable = self.d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number
         for _ in range(self._substeps):  # straight towards the target at no more than GRIP_SPEED
             delta = target - self.d.mocap_pos[0]
             dist = math.sqrt(delta @ delta)
             self.d.mocap_pos[0] += delta if dist <= max_move else delta * (max_move / dist)
             mujoco.mj_step(self.m, self.d)
+        if self.d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number > unstable:  # never seen; MuJoCo resets then
+            log.warning("%s: the physics went unstable at step %d and MuJoCo reset it", self.spec_.name, self._steps)
         self._steps += 1
         info = self.info()
         truncated = self._steps >= self.spec_.max_steps
