@@ -4,6 +4,10 @@ from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY, Expert, Task, TaskSpe
 from hiwm.tasks.registry import EXPERTS, TASKS
 from hiwm.tasks import pusht  # noqa: F401  (registers "pusht")
 from hiwm.tasks import pusht_expert  # noqa: F401
+from hiwm.tasks import rope  # noqa: F401  (registers "rope-route")
+from hiwm.tasks import rope_expert  # noqa: F401
+from hiwm.tasks import towel  # noqa: F401  (registers "towel-fold")
+from hiwm.tasks import towel_expert  # noqa: F401
 
 
 def make_task(name: str, images: bool = True) -> Task:

@@ -78,6 +78,7 @@ class Task(gym.Env, abc.ABC):
 
     spec_: TaskSpec  # `spec` is taken by gymnasium
     metadata = {"render_modes": ["rgb_array"]}
+    gripper = False  # True: actions are [x, y, z, grasp] (tasks/mujoco_gripper.py); False: a 2-D target
 
     def __init__(self, images: bool = True):
         self.images = images
@@ -122,6 +123,13 @@ class Task(gym.Env, abc.ABC):
     @abc.abstractmethod
     def scene_of(cls, obs: dict) -> np.ndarray:
         """The inverse of ``observe``: an observation dict (leading batch dims allowed) -> (..., D_scene)."""
+
+    @classmethod
+    def play_points(cls, scene: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """scene (D_scene,) -> (agent xy (2,), points on the object (K, 2)): what play behaviours
+        (data/play.py) move to and poke at. Default: the scene starts with agent xy, then object xy."""
+        scene = np.asarray(scene, dtype=np.float64)
+        return scene[:2], scene[None, 2:4]
 
     @classmethod
     def observe(cls, scene: np.ndarray, images: bool = False, image_size: int | None = None) -> dict:
