@@ -64,6 +64,7 @@ def collect(task_name: str, mode: str, episodes: int, root: str | Path, seed_sta
                                   image_size=spec.image_size if images else None)
         writer = DatasetWriter.create(root, fps=spec.fps, features=feats)
     kept, seed, tried = resume_point(root, seed_start)
+    kept0, tried0 = kept, tried  # a resumed dataset already holds these
     source = "expert" if mode == "expert" else "play"
     bar = tqdm(total=episodes, initial=min(kept, episodes), desc=f"collect {mode}", disable=not progress, leave=False)
     with writer:
@@ -87,8 +88,9 @@ def collect(task_name: str, mode: str, episodes: int, root: str | Path, seed_sta
             kept += 1
             bar.update(1)
     bar.close()
-    if mode == "expert" and tried:
-        log.info("expert kept %d of %d episodes (%.0f%% success)", kept, tried, 100 * kept / tried)
+    if mode == "expert" and tried > tried0:
+        new, attempts = kept - kept0, tried - tried0
+        log.info("expert kept %d of %d new episodes (%.0f%% success)", new, attempts, 100 * new / attempts)
     return LeRobotDataset(root)
 
 
