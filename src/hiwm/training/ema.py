@@ -22,9 +22,9 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for name, p in model.named_parameters():
-            if name in self.shadow:
-                self.shadow[name].lerp_(p.detach(), 1.0 - d)
+        pairs = [(self.shadow[n], p.detach()) for n, p in model.named_parameters() if n in self.shadow]
+        # one fused call instead of a Python loop of small ops (it showed up in training profiles)
+        torch._foreach_lerp_([s for s, _ in pairs], [p for _, p in pairs], 1.0 - d)
 
     @torch.no_grad()
     def copy_to(self, model: nn.Module) -> None:
