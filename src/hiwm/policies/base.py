@@ -246,7 +246,7 @@ class Policy(nn.Module, abc.ABC):
         actions = self.generate(obs, generator)[:, : self.config.n_action_steps]
         return self.normalizer.unnormalize(ACTION_KEY, actions)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_action_chunk(self, batch: Mapping[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
         """batch: key -> (B, n_obs_steps, D) (image (B, n_obs_steps, H, W, 3) uint8) -> actions (B, n_action_steps, A), raw units."""
         lowdim, images = self._read_obs(batch, time_dim=True)
@@ -273,7 +273,7 @@ class Policy(nn.Module, abc.ABC):
         image_history = push_history(state.images, images, t_obs) if images is not None else None
         return history, image_history
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(
         self, state: PolicyState, obs: Mapping[str, Any], generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, PolicyState]:
@@ -288,7 +288,7 @@ class Policy(nn.Module, abc.ABC):
             queue = self._chunk(history, images, generator)
         return queue[:, 0], PolicyState(history, queue[:, 1:], state.count + 1, images)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def observe(self, state: PolicyState, obs: Mapping[str, Any]) -> PolicyState:
         """Record an observation without acting (someone else acts this step). obs: key -> (B, D).
 

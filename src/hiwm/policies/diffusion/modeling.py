@@ -56,7 +56,7 @@ class DiffusionPolicy(Policy):
         loss = (err * valid).sum() / (valid.sum() * err.shape[-1]).clamp(min=1.0)
         return loss, {"loss": loss.detach()}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def generate(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """obs: (B, T_obs, F) normalised -> (B, horizon, A) normalised actions via DDIM.
 

@@ -94,7 +94,7 @@ class FlowPolicy(Policy):
         loss = (err * valid).sum() / (valid.sum() * err.shape[-1]).clamp(min=1.0)
         return loss, {"loss": loss.detach()}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def generate(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """obs: (B, T_obs, F) features -> (B, horizon, A) normalised actions, Euler-integrated from t = 1 to 0.
 
