@@ -48,8 +48,8 @@ def load_models(task: str, policy: str | None = None, world_model: str | None = 
         if given or Path(path).is_dir():
             out += [load(path, device=device), str(path)]
         else:
+            out += [build(task), "builtin"]  # raises (one line) where no stand-in can exist
             log.warning("no checkpoint at %s: using a built-in stand-in (train one with `hiwm demo --task %s`)", path, task)
-            out += [build(task), "builtin"]
     models = Models(policy=out[0], world_model=out[2], policy_path=out[1], world_model_path=out[3])
     check_models(task, models)
     return models
