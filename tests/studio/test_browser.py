@@ -26,7 +26,7 @@ def _state(page, key: str):
     return page.evaluate(f"window.hiwm.state && window.hiwm.state.{key}")
 
 
-def _wait(page, js: str, timeout: float = 10_000) -> None:
+def _wait(page, js: str, timeout: float = 30_000) -> None:  # generous: the 2 cores may be busy
     page.wait_for_function(js, timeout=timeout)
 
 
