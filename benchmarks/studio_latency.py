@@ -65,14 +65,18 @@ def main() -> None:
         try:
             with connect(f"ws://127.0.0.1:{port}/ws", max_size=2**24) as ws:
                 hello = _until(ws, lambda m: m["type"] == "hello")
-                x, y = (hello["nodes"][-1]["x"] + [0, 0])[:2]
+                spec, controls = hello["spec"], hello["spec"]["controls"]
+                lo, hi = np.array(spec["action_low"]), np.array(spec["action_high"])
+                action = np.array(hello["nodes"][-1]["x"]) if controls["agent_is_action"] else (lo + hi) / 2
+                step = np.zeros_like(lo)
+                step[controls["xy"]] = controls["xy_speed"][1]  # key presses move XY by the default speed
                 ws.send(json.dumps({"type": "take_over", "seq": 0}))
                 _until(ws, lambda m: m["type"] in ("ack", "error") and m.get("seq") == 0)
                 lat, rng = [], np.random.default_rng(0)
                 for i in range(a.n):
-                    x, y = np.clip([x + rng.normal(0, 10), y + rng.normal(0, 10)], 20, 490)
+                    action = np.clip(action + rng.normal(0, 1, len(lo)) * step, lo, hi)
                     t = time.perf_counter()
-                    ws.send(json.dumps({"type": "act", "seq": i + 1, "action": [float(x), float(y)]}))
+                    ws.send(json.dumps({"type": "act", "seq": i + 1, "action": action.tolist()}))
                     upd = _until(ws, lambda m: m["type"] == "update" and m.get("frame"))
                     lat.append(time.perf_counter() - t)
                     _until(ws, lambda m: m["type"] in ("ack", "error") and m.get("seq") == i + 1)

@@ -1,15 +1,17 @@
 """End to end in a real browser (Debian chromium + Playwright, headless): watch, take over with keys, roll
-back with the scrubber, branch, keep one branch and discard another, export; then check the dataset."""
+back with the scrubber, branch, keep one branch and discard another, export; then check the dataset.
+Once on Push-T (2-D target) and once on Route Rope (gripper: height and grasp keys, test-only codec)."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+from gripper_helpers import with_raw_codec
 from studio_helpers import LiveServer, make_studio
 
 from hiwm.data import LeRobotDataset
 from hiwm.session.export import branch_frames
-from hiwm.studio.models import builtin_world_model
+from hiwm.studio.models import builtin_policy, builtin_world_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -24,13 +26,20 @@ def _state(page, key: str):
     return page.evaluate(f"window.hiwm.state && window.hiwm.state.{key}")
 
 
-def _wait(page, js: str, timeout: float = 10_000) -> None:
+def _wait(page, js: str, timeout: float = 30_000) -> None:  # generous: the 2 cores may be busy
     page.wait_for_function(js, timeout=timeout)
 
 
 def _hold(page, key: str, seconds: float) -> None:
     page.keyboard.down(key)
     page.wait_for_timeout(seconds * 1000)
+    page.keyboard.up(key)
+
+
+def _hold_until(page, key: str, js: str) -> None:
+    """Hold a key until the page reaches a state (not a wall time: the machine may be busy)."""
+    page.keyboard.down(key)
+    _wait(page, js)
     page.keyboard.up(key)
 
 
@@ -85,3 +94,65 @@ def test_person_corrects_in_the_browser_and_exports(tmp_path, policy):
     assert own and all(n.intervention for n in own), "every step of the kept branch was a correction"
     assert ep["intervention"].sum() == sum(n.intervention for n in tree.path(kept.leaf))
     assert (tmp_path / "studio.png").stat().st_size > 10_000
+
+
+def test_person_drives_the_gripper_with_height_and_grasp_keys(tmp_path, monkeypatch):
+    """Route Rope (action [x, y, z, grasp]): D moves, R raises, G toggles the grasp, PageDown lowers, a drag
+    on the frame sets XY in the picture's frame (+y up); the kept branch is exported with 4-D actions."""
+    with_raw_codec(monkeypatch, "rope-route")
+    studio = make_studio(builtin_policy("rope-route"), builtin_world_model("rope-route"), tmp_path / "session",
+                         autoplay=True, max_steps=300)
+    with LiveServer(studio) as srv, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(srv.url)
+            _wait(page, "document.body.dataset.frames > 5")
+            keys = page.inner_text("#keys")
+            assert "PgUp" in keys and "height up/down (m)" in keys and "G grasp open/close" in keys, keys
+            assert page.inner_text("#speed-v") == "0.010 m/step"
+
+            _hold_until(page, "KeyD", "window.hiwm.state.acting === 'person' && window.hiwm.state.operator_steps >= 3")
+            z0 = page.evaluate("window.hiwm.hub.target[2]")
+            _hold_until(page, "KeyR", f"window.hiwm.hub.target[2] >= {z0 + 0.03} || window.hiwm.hub.target[2] === 0.15")
+            n = _state(page, "operator_steps")
+            page.keyboard.press("KeyG")  # toggle the grasp
+            _wait(page, f"window.hiwm.state.operator_steps > {n}")
+            assert "grasp" in page.inner_text("#target")
+            page.keyboard.press("Space")
+            _wait(page, "window.hiwm.state.phase === 'paused'")
+
+            page.locator("#scrubber").fill("3")
+            _wait(page, "window.hiwm.state.depth === 3")
+            page.click("#branch")
+            _wait(page, "window.hiwm.state.branch === 1")
+            _hold_until(page, "PageDown", "window.hiwm.state.acting === 'person' && window.hiwm.state.depth >= 5")
+            box = page.locator("#frame").bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 4, box["y"] + box["height"] / 4)  # top-left quarter
+            page.mouse.down()
+            page.wait_for_timeout(300)
+            page.mouse.up()
+            page.keyboard.press("Space")
+            _wait(page, "window.hiwm.state.phase === 'paused'")
+            page.keyboard.press("KeyK")
+            _wait(page, "window.hiwm.branches.find(b => b.id === 1).keep === true")
+            page.click("#export")
+            _wait(page, "document.querySelector('#export-status').dataset.episodes === '1'")
+            assert not errors, errors
+        finally:
+            browser.close()
+
+    tree = studio.session.tree
+    first = [n.action for n in tree.path(tree.branches[0].leaf) if n.source == "operator"]
+    moved = [a for a in first if a[2] == first[0][2]]  # before R: the height held still
+    assert moved[-1][0] > first[0][0], "D moved the target along +x"
+    assert first[-1][2] >= min(first[0][2] + 0.03, 0.15), "R raised the target"
+    assert first[-1][3] == (0.0 if first[-2][3] >= 0.5 else 1.0), "G toggled the grasp"
+    second = [n.action for n in tree.path(tree.branches[1].leaf) if n.branch_id == 1]
+    assert second[1][2] < second[0][2], "PageDown lowered the target"
+    np.testing.assert_allclose(second[-1][:2], [-0.125, 0.125], atol=0.01)  # the drag, in the picture's frame
+    ep = LeRobotDataset(studio.dataset_root).episode(0, decode_images=False)
+    assert ep["action"].shape[1] == 4 and ep["intervention"][-len(second):].all()
+    np.testing.assert_allclose(ep["action"][-len(second):], np.array(second, np.float32))

@@ -58,3 +58,30 @@ def test_actions_are_checked_against_the_action_box():
 
 def test_encode_never_sends_nan():
     assert json.loads(encode({"u": float("nan"), "a": [1.0, float("inf")]})) == {"u": None, "a": [1.0, None]}
+
+
+GRIPPER_LOW, GRIPPER_HIGH = (-0.25, -0.25, 0.005, 0.0), (0.25, 0.25, 0.15, 1.0)
+
+
+def test_gripper_actions_are_checked_against_their_box():
+    """A 4-D [x, y, z, grasp] action: every dim against its own bounds, the exact length, finite numbers."""
+    ok = [[-0.25, 0.25, 0.005, 0.0], [0.0, 0.1, 0.15, 1.0], [0.1, -0.1, 0.08, 0.5]]
+    for a in ok:
+        assert check_action(parse_message(json.dumps({"type": "act", "action": a}))["action"], GRIPPER_LOW, GRIPPER_HIGH) == a
+    bad = {"x": [0.26, 0.0, 0.05, 0.0], "y": [0.0, -0.3, 0.05, 0.0], "height": [0.0, 0.0, 0.0, 0.0],
+           "too high": [0.0, 0.0, 0.2, 0.0], "grasp": [0.0, 0.0, 0.05, 1.01], "negative grasp": [0.0, 0.0, 0.05, -0.1],
+           "2-D": [0.0, 0.0], "3-D": [0.0, 0.0, 0.05], "5-D": [0.0, 0.0, 0.05, 1.0, 0.0]}
+    for what, a in bad.items():
+        with pytest.raises(ProtocolError, match=r"action") as e:
+            check_action(a, GRIPPER_LOW, GRIPPER_HIGH)
+        assert "\n" not in str(e.value), what
+    with pytest.raises(ProtocolError, match=r"action\[2\]=0.2 is outside \[0.005, 0.15\]"):
+        check_action([0.0, 0.0, 0.2, 0.0], GRIPPER_LOW, GRIPPER_HIGH)
+
+
+@pytest.mark.parametrize("raw", ['{"type":"act","action":[0,0,NaN,1]}', '{"type":"act","action":[0,0,0.05,Infinity]}',
+                                 '{"type":"act","action":[0,0,0.05,null]}', '{"type":"act","action":[0,0,"0.05",1]}',
+                                 '{"type":"act","action":[0,0,0.05,true]}'])
+def test_gripper_actions_must_be_finite_numbers(raw):
+    with pytest.raises(ProtocolError):
+        parse_message(raw)

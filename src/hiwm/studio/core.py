@@ -33,9 +33,10 @@ from hiwm.session.machine import Phase
 from hiwm.session.store import SessionLog
 from hiwm.session.tree import Node
 from hiwm.session.export import export_branches
-from hiwm.studio.failures import QueueConfig, failure_queue
+from hiwm.studio.failures import QueueConfig, failure_queue, uncertainty_threshold
 from hiwm.studio.models import Models
 from hiwm.studio.protocol import MUTATING, Message, ProtocolError, check_action, encode, parse_message
+from hiwm.tasks import action_layout
 from hiwm.tasks.base import STATE_KEY
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,18 @@ class Client:
     send: Callable[[str], Awaitable[None]]
 
 
-def _node_record(n: Node) -> dict:
+def _decimals(low, high) -> int:
+    """Decimals that resolve a ten-thousandth of the narrowest action range (Push-T px: 2; metres: 5)."""
+    span = float(np.min(np.subtract(high, low)))
+    return max(0, int(np.ceil(4 - np.log10(span))))
+
+
+def _node_record(n: Node, dec: int) -> dict:
     """A tree node for the page: ids, who acted, the action and the agent's state, the judge's verdicts."""
     return {"id": n.id, "p": n.parent_id, "d": n.depth, "b": n.branch_id, "s": n.source, "i": n.intervention,
-            "a": None if n.action is None else [round(float(v), 2) for v in n.action],
-            "x": [round(float(v), 2) for v in n.obs[STATE_KEY]], "g": round(n.progress, 4),
-            "u": round(n.uncertainty, 3), "ok": n.success}
+            "a": None if n.action is None else [round(float(v), dec) for v in n.action],
+            "x": [round(float(v), dec) for v in n.obs[STATE_KEY]], "g": round(n.progress, 4),
+            "u": float(f"{n.uncertainty:.3g}"), "ok": n.success}
 
 
 class Studio:
@@ -77,6 +84,9 @@ class Studio:
         self.models, self.cfg = models, config
         self.task = models.world_model.task
         self.spec = self.task.spec_
+        self.layout = action_layout(self.spec)  # which action dims are XY / height / grasp, for the page
+        self._dec = _decimals(self.spec.action_low, self.spec.action_high)
+        self._warn = uncertainty_threshold(self.task, config.queue)  # world-model spread, task units
         # Batch-1 inference gains nothing from intra-op threads, and on a busy 2-core machine they cost a
         # hundredfold (a tiny policy's chunk: 1.3 s with 2 threads, 8 ms with 1); restored on close().
         self._threads = torch.get_num_threads()
@@ -168,12 +178,12 @@ class Studio:
             "type": "hello", "client": client_id, "session": self.session_id, "session_dir": str(self.cfg.session_dir),
             "spec": {"task": self.spec.name, "description": self.spec.description, "fps": self.spec.fps,
                      "action_low": list(self.spec.action_low), "action_high": list(self.spec.action_high),
-                     "max_steps": s.config.max_steps},
+                     "max_steps": s.config.max_steps, "controls": self.layout.to_dict()},
             "models": {"policy": m.policy_path, "world_model": m.world_model_path, "builtin": m.builtin,
                        "wm_checkpoint": m.world_model.checkpoint_id()},
             "queue_config": asdict(self.cfg.queue), "dataset": str(self.dataset_root),
             "post_train": self._post_train_command(),
-            **self._update_body(all_nodes=True), "nodes": [_node_record(n) for n in s.tree.nodes.values()],
+            **self._update_body(all_nodes=True), "nodes": [_node_record(n, self._dec) for n in s.tree.nodes.values()],
             "queue": self.queue,
         })
 
@@ -317,16 +327,17 @@ class Studio:
         self._sent_upto = len(s.tree)
         self._version += 1
         node = s.node
-        warn = self.cfg.queue.uncertainty
+        warn = self._warn
         acting = {Phase.AUTONOMOUS: "policy", Phase.CORRECTING: "person"}.get(s.phase, s.phase.value)
         return {
             "state": {"version": self._version, "phase": s.phase.value, "acting": acting, "cursor": s.cursor,
                       "branch": s.branch_id, "depth": node.depth, "progress": round(node.progress, 4),
-                      "uncertainty": round(node.uncertainty, 3), "trust": round(max(0.0, 1 - node.uncertainty / (2 * warn)), 3),
+                      "uncertainty": float(f"{node.uncertainty:.3g}"),
+                      "trust": round(max(0.0, 1 - node.uncertainty / (2 * warn)), 3),
                       "warn": node.uncertainty > warn, "events": [e.value for e in s.machine.events()],
                       "controller": self.controller, "rate": self.rate, "operator_steps": s.operator_steps,
                       "saved": len(s.tree), "time": time.time()},
-            "nodes": [_node_record(n) for n in nodes],
+            "nodes": [_node_record(n, self._dec) for n in nodes],
             "branches": [asdict(b) for b in s.tree.branches.values()],
             "frame": self._frame(node),
         }

@@ -8,6 +8,10 @@ discarded, the first node where
     while the model could still be trusted),
   * ``disagree``: two action chunks the policy samples at the node (one batch of 2, a fixed generator)
     differ by more than ``disagree`` on average (the policy is unsure what to do there).
+
+Thresholds hold for every task: the spread is compared as a fraction of the task's workspace width (its
+action layout's picture, tasks/controls.py), and action chunks are compared with every action dim
+scaled to [0, 1] by the action box (so a gripper's metres and its grasp weigh alike).
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ import torch
 
 from hiwm.session.engine import policy_observation
 from hiwm.session.tree import Node, RolloutTree
+from hiwm.tasks import action_layout
 
 
 @dataclass
 class QueueConfig:
     stall_window: int = 20
     stall_gain: float = 0.02
-    uncertainty: float = 8.0  # world-model spread (task units; Push-T: px) above which it is out of its depth
-    disagree: float = 60.0  # mean distance between two sampled chunks (action units)
+    uncertainty: float = 1 / 64  # world-model spread above which it is out of its depth, as a fraction of the
+    # workspace width (Push-T: 8 px)
+    disagree: float = 0.12  # mean distance between two sampled chunks, actions scaled to the unit box (Push-T: ~60 px)
     stride: int = 4  # the policy's samples are compared every `stride` nodes along a branch
     budget: int = 48  # new sample comparisons per scan (the rest on the next scan)
     lead: int = 3  # steps before the first uncertain node to jump to
@@ -35,7 +41,8 @@ class QueueConfig:
 
 @torch.no_grad()
 def sample_spread(policy, task, tree: RolloutTree, node_id: int, seed: int = 0) -> float:
-    """Mean L2 distance between two action chunks (2, n_action_steps, A) sampled at ``node_id``."""
+    """Mean L2 distance between two action chunks (2, n_action_steps, A) sampled at ``node_id``, each action
+    dim scaled to [0, 1] by the task's action box."""
     n_obs = policy.config.n_obs_steps
     path = tree.path(node_id)[-n_obs:]
     path = [path[0]] * (n_obs - len(path)) + path  # the first observation stands in for the missing past
@@ -43,7 +50,8 @@ def sample_spread(policy, task, tree: RolloutTree, node_id: int, seed: int = 0) 
     history = {k: torch.cat([o[k] for o in steps])[None] for k in steps[0]}  # key -> (1, n_obs, ...)
     batch = {k: v.expand(2, *v.shape[1:]) for k, v in history.items()}
     chunk = policy.predict_action_chunk(batch, generator=torch.Generator().manual_seed(seed * 7919 + node_id))
-    return float((chunk[0] - chunk[1]).norm(dim=-1).mean())
+    span = torch.as_tensor(np.subtract(task.spec_.action_high, task.spec_.action_low), dtype=chunk.dtype)
+    return float(((chunk[0] - chunk[1]) / span).norm(dim=-1).mean())
 
 
 def _stall(path: list[Node], branch_id: int, cfg: QueueConfig) -> Node | None:
@@ -56,7 +64,11 @@ def _stall(path: list[Node], branch_id: int, cfg: QueueConfig) -> Node | None:
 
 
 def failure_queue(tree: RolloutTree, policy, task, cfg: QueueConfig, spreads: dict[int, float], seed: int = 0) -> list[dict]:
-    """Items {node, branch, depth, reason, value}, most urgent first; ``spreads`` caches the samples."""
+    """Items {node, branch, depth, reason, value}, most urgent first; ``spreads`` caches the samples.
+
+    ``value``: the final progress (stall), the spread in task units (uncertain), the chunks' distance (disagree).
+    """
+    warn = uncertainty_threshold(task, cfg)
     items: list[dict] = []
     budget = cfg.budget
     for b in tree.branches.values():
@@ -68,11 +80,11 @@ def failure_queue(tree: RolloutTree, policy, task, cfg: QueueConfig, spreads: di
         if node is not None:
             items.append({"node": node.id, "branch": b.id, "depth": node.depth, "reason": "stall",
                           "value": round(float(path[-1].progress), 3)})
-        high = next((n for n in own if n.uncertainty > cfg.uncertainty), None)
+        high = next((n for n in own if n.uncertainty > warn), None)
         if high is not None:
             start = tree.ancestor(high.id, cfg.lead)
             items.append({"node": start.id, "branch": b.id, "depth": start.depth, "reason": "uncertain",
-                          "value": round(high.uncertainty, 2)})
+                          "value": float(f"{high.uncertainty:.3g}")})
         for n in own[:: cfg.stride]:
             if n.id not in spreads:
                 if budget <= 0:
@@ -81,20 +93,25 @@ def failure_queue(tree: RolloutTree, policy, task, cfg: QueueConfig, spreads: di
                 budget -= 1
             if spreads[n.id] > cfg.disagree:
                 items.append({"node": n.id, "branch": b.id, "depth": n.depth, "reason": "disagree",
-                              "value": round(spreads[n.id], 1)})
+                              "value": round(spreads[n.id], 3)})
                 break
     seen, out = set(), []
-    for it in sorted(items, key=lambda it: (-_urgency(it, cfg), it["depth"])):
+    for it in sorted(items, key=lambda it: (-_urgency(it, cfg, warn), it["depth"])):
         if (it["node"], it["reason"]) not in seen:
             seen.add((it["node"], it["reason"]))
             out.append(it)
     return out[: cfg.limit]
 
 
-def _urgency(item: dict, cfg: QueueConfig) -> float:
+def uncertainty_threshold(task, cfg: QueueConfig) -> float:
+    """The world-model spread (task units) above which it is out of its depth."""
+    return cfg.uncertainty * action_layout(task.spec_).workspace
+
+
+def _urgency(item: dict, cfg: QueueConfig, warn: float) -> float:
     """How far past its threshold a signal is (stall: how little progress was made)."""
     if item["reason"] == "uncertain":
-        return item["value"] / cfg.uncertainty
+        return item["value"] / warn
     if item["reason"] == "disagree":
         return item["value"] / cfg.disagree
     return 1.0 + (1.0 - item["value"])

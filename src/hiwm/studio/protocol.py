@@ -10,7 +10,8 @@ Client -> server (``seq`` is optional on all; it is echoed in the ``ack`` / ``er
 
     claim / release                     take or give up control (one tab holds it at a time)
     pause / resume / take_over / hand_back / branch / step / export / scan
-    act        action: [float] * A      one corrective step, in the policy's action space (absolute)
+    act        action: [float] * A      one corrective step, absolute, in the task's action space (A numbers,
+                                        each inside its bounds: check_action against the task's box)
     roll_back  node: int                move the cursor to a cached node
     mark       branch: int, outcome?: "unjudged" | "success" | "failure", keep?: bool | null
     end        outcome?: "success" | "failure"

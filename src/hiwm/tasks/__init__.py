@@ -1,6 +1,7 @@
 """Ground-truth simulators ("the real world") and their experts."""
 
 from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY, Expert, Task, TaskSpec, check_action
+from hiwm.tasks.controls import ActionLayout, action_layout
 from hiwm.tasks.registry import EXPERTS, TASKS
 from hiwm.tasks import pusht  # noqa: F401  (registers "pusht")
 from hiwm.tasks import pusht_expert  # noqa: F401
@@ -25,4 +26,5 @@ def make_expert(name: str, skill: float = 1.0, seed: int = 0) -> Expert:
     return EXPERTS.get(name)(skill=skill, seed=seed)
 
 
-__all__ = ["ENV_KEY", "EXPERTS", "IMAGE_KEY", "STATE_KEY", "TASKS", "Expert", "make_expert", "Task", "TaskSpec", "check_action", "make_task", "task_class"]
+__all__ = ["ActionLayout", "ENV_KEY", "EXPERTS", "IMAGE_KEY", "STATE_KEY", "TASKS", "Expert", "make_expert", "Task",
+           "TaskSpec", "action_layout", "check_action", "make_task", "task_class"]

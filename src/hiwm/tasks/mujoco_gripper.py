@@ -41,6 +41,7 @@ import numpy as np
 
 from hiwm.errors import HiwmError
 from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY, Task, check_action
+from hiwm.tasks.controls import ActionLayout
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 import mujoco  # noqa: E402
@@ -54,6 +55,10 @@ ACTION_HIGH = (HALF, HALF, Z_MAX, 1.0)
 GRIP_SPEED = 0.3                 # gripper speed limit, m/s (3 cm per control step)
 GRASP_RADIUS = 0.02              # a vertex this close to the gripper's centre is grasped on closing, m
 AGENT_DIM = 4
+# For a person's devices (tasks/controls.py): XY in the picture's frame (+y up), then height and the grasp.
+GRIPPER_CONTROLS = ActionLayout(names=("x", "y", "height", "grasp"), units=("m", "m", "m", ""),
+                                view=(-HALF, HALF, HALF, -HALF), height=2, grasp=3, xy_speed=(0.002, 0.01, 0.03),
+                                height_speed=0.01)
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 
 TABLE_XML = """

@@ -31,6 +31,7 @@ import shapely
 
 from hiwm.errors import HiwmError
 from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY, Task, TaskSpec, check_action
+from hiwm.tasks.controls import ActionLayout
 from hiwm.tasks.registry import TASKS
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
@@ -65,6 +66,8 @@ SPEC = TaskSpec(
     scene_dim=5,
     image_size=96,
     description="Push the T-shaped block onto the goal T.",
+    extra={"controls": ActionLayout(names=("x", "y"), units=("px", "px"), view=(0.0, WORKSPACE, 0.0, WORKSPACE),
+                                    xy_speed=(2.0, 12.0, 40.0))},  # the picture: +x right, +y down
 )
 
 

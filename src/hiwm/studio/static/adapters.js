@@ -1,22 +1,26 @@
-// Input adapters: every device maps into the policy's action space through one hub.
+// Input adapters: every device maps into the task's action through one hub.
 //
 // The hub owns the operator's target (an absolute action, clipped into the task's action box) and
-// sends it as one `act` per control tick while any device is active. A device is an adapter object
-//   { name, attach(hub), poll(hub, dt) }
-// that calls hub.nudge(direction) (a unit vector scaled by the speed setting, action units per step),
-// hub.moveTo(action) (absolute), hub.setActive(name, bool) and hub.command(name). A new device is a new
-// adapter registered with hub.add(adapter); nothing else on the page changes.
+// sends it as one `act` per control tick while any device is active. All it knows of the task is the
+// action layout the server sends (tasks/controls.py): which dims are XY, height and grasp, their units,
+// and which rectangle of the XY plane the frame shows (`view`: left, right, top, bottom edges).
+// A device is an adapter object { name, attach(hub), poll(hub, now), step(hub) } that calls
+//   hub.nudge({x, y, z})       screen right / screen up / height up, each in [-1, 1], scaled by the speed
+//   hub.moveToScreen(fx, fy)   a point on the frame (fractions of its width and height)
+//   hub.toggleGrasp(), hub.setActive(name, bool), hub.command(name)
+// A new device is a new adapter registered with hub.add(adapter); nothing else on the page changes.
 "use strict";
 
 class InputHub {
-  /** @param {{low:number[], high:number[], fps:number, send:(a:number[])=>void, command:(c:string)=>void}} opts */
+  /** @param {{low:number[], high:number[], fps:number, layout:object, send:(a:number[])=>void, command:(c:string)=>void}} opts */
   constructor(opts) {
     this.low = opts.low;
     this.high = opts.high;
+    this.layout = opts.layout;
     this.send = opts.send;
     this.command = opts.command;
     this.period = 1000 / (opts.fps || 10);
-    this.speed = 12; // action units per step (Push-T: px)
+    this.speed = this.layout.xy_speed[1]; // XY units per step
     this.target = this.low.map((lo, i) => (lo + this.high[i]) / 2);
     this.active = new Set();
     this.adapters = [];
@@ -25,6 +29,9 @@ class InputHub {
     this._last = 0;
     this._timer = setInterval(() => this._tick(), Math.max(10, this.period / 4));
   }
+
+  get hasHeight() { return this.layout.height !== null && this.layout.height !== undefined; }
+  get hasGrasp() { return this.layout.grasp !== null && this.layout.grasp !== undefined; }
 
   add(adapter) {
     this.adapters.push(adapter);
@@ -36,21 +43,50 @@ class InputHub {
     return a.map((v, i) => Math.min(this.high[i], Math.max(this.low[i], v)));
   }
 
-  /** Start from where the agent is (its state, in the same units as the action box). */
+  /** Start from where the agent is (its state, when it reads as an action). */
   reset(action) {
     if (action && action.length === this.low.length) this.target = this.clip(action.slice());
     this.onTarget(this.target);
   }
 
+  /** Height moves in proportion to the XY speed setting. */
+  heightSpeed() { return this.layout.height_speed * this.speed / this.layout.xy_speed[1]; }
+
   nudge(dir, scale = 1) {
-    const t = this.target.slice();
-    for (let i = 0; i < dir.length && i < t.length; i++) t[i] += dir[i] * this.speed * scale;
+    const L = this.layout, t = this.target.slice(), [ix, iy] = L.xy, v = L.view;
+    t[ix] += (dir.x || 0) * Math.sign(v[1] - v[0]) * this.speed * scale;
+    t[iy] += (dir.y || 0) * Math.sign(v[2] - v[3]) * this.speed * scale;
+    if (this.hasHeight) t[L.height] += (dir.z || 0) * this.heightSpeed() * scale;
+    this.moveTo(t);
+  }
+
+  /** An action's XY as fractions of the frame's width and height. */
+  toScreen(a) {
+    const [ix, iy] = this.layout.xy, v = this.layout.view;
+    return [(a[ix] - v[0]) / (v[1] - v[0]), (a[iy] - v[2]) / (v[3] - v[2])];
+  }
+
+  moveToScreen(fx, fy) {
+    const [ix, iy] = this.layout.xy, v = this.layout.view, t = this.target.slice();
+    t[ix] = v[0] + fx * (v[1] - v[0]);
+    t[iy] = v[2] + fy * (v[3] - v[2]);
     this.moveTo(t);
   }
 
   moveTo(action) {
     this.target = this.clip(action);
     this.onTarget(this.target);
+  }
+
+  graspClosed(a = this.target) { return this.hasGrasp && a[this.layout.grasp] >= this.layout.grasp_closed; }
+
+  /** Open a closed grasp or close an open one, and act on it at once. */
+  toggleGrasp() {
+    if (!this.hasGrasp) return;
+    const g = this.layout.grasp, t = this.target.slice();
+    t[g] = this.graspClosed() ? this.low[g] : this.high[g];
+    this.moveTo(t);
+    this.fire();
   }
 
   /** A device became active (key pressed, button down): act now, then every control period. */
@@ -79,20 +115,33 @@ class InputHub {
   }
 }
 
-// WASD / arrows move the target by `speed` per step; Shift moves three times as far.
+// WASD / arrows move XY by `speed` per step (Shift: three times as far); R / F or PageUp / PageDown
+// raise / lower the height; G toggles the grasp. Height and grasp keys exist where the task has them.
+const MOVE_KEYS = { KeyW: { y: 1 }, ArrowUp: { y: 1 }, KeyS: { y: -1 }, ArrowDown: { y: -1 },
+                    KeyA: { x: -1 }, ArrowLeft: { x: -1 }, KeyD: { x: 1 }, ArrowRight: { x: 1 } };
+const HEIGHT_KEYS = { KeyR: { z: 1 }, PageUp: { z: 1 }, KeyF: { z: -1 }, PageDown: { z: -1 } };
+const GRASP_KEY = "KeyG";
+
 class KeyboardAdapter {
   constructor() {
     this.name = "keyboard";
-    this.dirs = { KeyW: [0, -1], ArrowUp: [0, -1], KeyS: [0, 1], ArrowDown: [0, 1],
-                  KeyA: [-1, 0], ArrowLeft: [-1, 0], KeyD: [1, 0], ArrowRight: [1, 0] };
     this.held = new Set();
     this.fast = false;
   }
 
   attach(hub) {
+    this.dirs = { ...MOVE_KEYS, ...(hub.hasHeight ? HEIGHT_KEYS : {}) };
     const typing = (e) => e.target && ["INPUT", "SELECT", "TEXTAREA"].includes(e.target.tagName) && e.target.type !== "button";
     window.addEventListener("keydown", (e) => {
-      if (!(e.code in this.dirs) || typing(e)) return;
+      if (typing(e)) return;
+      if (e.code === GRASP_KEY && hub.hasGrasp) {
+        e.preventDefault();
+        if (e.repeat) return;
+        hub.command("engage");
+        hub.toggleGrasp();
+        return;
+      }
+      if (!(e.code in this.dirs)) return;
       e.preventDefault();
       this.fast = e.shiftKey;
       if (e.repeat || this.held.has(e.code)) return;
@@ -109,11 +158,12 @@ class KeyboardAdapter {
     window.addEventListener("blur", () => { this.held.clear(); hub.setActive(this.name, false); });
   }
 
+  /** Held keys -> {x, y, z}; XY has unit length (a diagonal is not faster). */
   dir() {
-    const d = [0, 0];
-    for (const c of this.held) { d[0] += this.dirs[c][0]; d[1] += this.dirs[c][1]; }
-    const n = Math.hypot(d[0], d[1]) || 1;
-    return [d[0] / n, d[1] / n];
+    const d = { x: 0, y: 0, z: 0 };
+    for (const c of this.held) for (const k in this.dirs[c]) d[k] += this.dirs[c][k];
+    const n = Math.hypot(d.x, d.y) || 1;
+    return { x: d.x / n, y: d.y / n, z: Math.sign(d.z) };
   }
 
   step(hub) {
@@ -121,20 +171,16 @@ class KeyboardAdapter {
   }
 }
 
-// Press and drag on the frame: the target follows the pointer (Push-T: the pusher's target position).
+// Press and drag on the frame: the XY target follows the pointer; height and grasp stay as they are.
 class MouseAdapter {
   constructor(canvas) {
     this.name = "mouse";
     this.canvas = canvas;
   }
 
-  toAction(hub, e) {
+  moveTo(hub, e) {
     const r = this.canvas.getBoundingClientRect();
-    const fx = (e.clientX - r.left) / r.width, fy = (e.clientY - r.top) / r.height;
-    const t = hub.target.slice();
-    t[0] = hub.low[0] + fx * (hub.high[0] - hub.low[0]);
-    if (t.length > 1) t[1] = hub.low[1] + fy * (hub.high[1] - hub.low[1]);
-    return t;
+    hub.moveToScreen((e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height);
   }
 
   attach(hub) {
@@ -142,24 +188,25 @@ class MouseAdapter {
     c.addEventListener("pointerdown", (e) => {
       c.setPointerCapture(e.pointerId);
       hub.command("engage");
-      hub.moveTo(this.toAction(hub, e));
+      this.moveTo(hub, e);
       hub.setActive(this.name, true);
     });
-    c.addEventListener("pointermove", (e) => { if (hub.active.has(this.name)) hub.moveTo(this.toAction(hub, e)); });
+    c.addEventListener("pointermove", (e) => { if (hub.active.has(this.name)) this.moveTo(hub, e); });
     const up = () => hub.setActive(this.name, false);
     c.addEventListener("pointerup", up);
     c.addEventListener("pointercancel", up);
   }
 }
 
-// Browser Gamepad API: left stick moves the target (speed x deflection); A takes over / hands back,
-// B pauses / resumes, X branches.
+// Browser Gamepad API (standard mapping): left stick moves XY (speed x deflection), right trigger raises
+// and left trigger lowers the height, Y toggles the grasp; A takes over / hands back, B pauses / resumes,
+// X branches.
 class GamepadAdapter {
   constructor() {
     this.name = "gamepad";
     this.dead = 0.15;
     this.buttons = {};
-    this.axes = [0, 0];
+    this.dir = { x: 0, y: 0, z: 0 };
   }
 
   attach(hub) {}
@@ -168,22 +215,26 @@ class GamepadAdapter {
     const pads = navigator.getGamepads ? navigator.getGamepads() : [];
     const pad = Array.from(pads || []).find((p) => p && p.connected);
     if (!pad) return;
-    const ax = [pad.axes[0] || 0, pad.axes[1] || 0].map((v) => (Math.abs(v) < this.dead ? 0 : v));
-    this.axes = ax;
-    const moving = ax[0] !== 0 || ax[1] !== 0;
-    if (moving && !hub.active.has(this.name)) { hub.command("engage"); hub.nudge(ax); }
+    const live = (v) => (Math.abs(v || 0) < this.dead ? 0 : v);
+    const trigger = (i) => (pad.buttons[i] ? pad.buttons[i].value : 0);
+    this.dir = { x: live(pad.axes[0]), y: -live(pad.axes[1]), z: hub.hasHeight ? live(trigger(7) - trigger(6)) : 0 };
+    const moving = this.dir.x !== 0 || this.dir.y !== 0 || this.dir.z !== 0;
+    if (moving && !hub.active.has(this.name)) { hub.command("engage"); hub.nudge(this.dir); }
     hub.setActive(this.name, moving);
-    const map = { 0: "toggle_control", 1: "toggle_pause", 2: "branch" };
+    const map = { 0: "toggle_control", 1: "toggle_pause", 2: "branch", 3: "grasp" };
     for (const [i, cmd] of Object.entries(map)) {
       const down = !!(pad.buttons[i] && pad.buttons[i].pressed);
-      if (down && !this.buttons[i]) hub.command(cmd);
+      if (down && !this.buttons[i]) {
+        if (cmd !== "grasp") hub.command(cmd);
+        else if (hub.hasGrasp) { hub.command("engage"); hub.toggleGrasp(); }
+      }
       this.buttons[i] = down;
     }
   }
 
   step(hub) {
-    if (this.axes[0] || this.axes[1]) hub.nudge(this.axes);
+    if (this.dir.x || this.dir.y || this.dir.z) hub.nudge(this.dir);
   }
 }
 
-window.HiwmInput = { InputHub, KeyboardAdapter, MouseAdapter, GamepadAdapter };
+window.HiwmInput = { InputHub, KeyboardAdapter, MouseAdapter, GamepadAdapter, MOVE_KEYS, HEIGHT_KEYS, GRASP_KEY };

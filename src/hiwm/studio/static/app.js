@@ -68,16 +68,35 @@ function setupSpec(m) {
   $("task").textContent = `${m.spec.task}: ${m.spec.description} (world model ${m.models.wm_checkpoint})`;
   $("max-steps").textContent = m.spec.max_steps;
   $("builtin").hidden = !m.models.builtin;
+  $("builtin-task").textContent = m.spec.task;
   if (!S.hub) {
-    S.hub = new HiwmInput.InputHub({ low: m.spec.action_low, high: m.spec.action_high, fps: m.spec.fps,
+    const layout = m.spec.controls;
+    S.hub = new HiwmInput.InputHub({ low: m.spec.action_low, high: m.spec.action_high, fps: m.spec.fps, layout,
                                      send: (a) => act(a), command: (c) => command(c) });
     S.hub.add(new HiwmInput.KeyboardAdapter());
     S.hub.add(new HiwmInput.MouseAdapter($("frame")));
     S.hub.add(new HiwmInput.GamepadAdapter());
     S.hub.enabled = () => inControl();
     S.hub.onTarget = () => draw();
-    S.hub.speed = +$("speed").value;
+    const [lo, def, hi] = layout.xy_speed, sp = $("speed");
+    Object.assign(sp, { min: lo, max: hi, step: lo });
+    sp.value = def;
+    S.speedDecimals = Math.max(0, -Math.floor(Math.log10(lo)));
+    setSpeed(0);
+    $("keys").innerHTML = keyHelp(S.hub);
   }
+}
+
+/** The help line for this task's action layout (height and grasp keys only where the task has them). */
+function keyHelp(hub) {
+  const L = hub.layout, u = (i) => (L.units[i] ? ` (${L.units[i]})` : "");
+  const move = `<b>WASD</b>/<b>arrows</b> move ${L.names[L.xy[0]]}/${L.names[L.xy[1]]}${u(L.xy[0])} (takes over)`;
+  const height = hub.hasHeight ? `, <b>R</b>/<b>F</b> or <b>PgUp</b>/<b>PgDn</b> ${L.names[L.height]} up/down${u(L.height)}` : "";
+  const grasp = hub.hasGrasp ? `, <b>G</b> ${L.names[L.grasp]} open/close` : "";
+  const pad = `left stick${hub.hasHeight ? ", RT/LT up/down" : ""}${hub.hasGrasp ? ", Y grasp" : ""}`;
+  return `Keys: ${move}${height}${grasp}, <b>Shift</b> faster, <b>[ ]</b> speed, <b>Space</b> pause/resume, ` +
+    `<b>.</b> step, <b>T</b> take over, <b>H</b> hand back, <b>B</b> branch, <b>E</b> end, <b>K</b>/<b>X</b> ` +
+    `keep/discard this branch. Mouse: drag on the frame. Gamepad: ${pad}, A take over/hand back, B pause, X branch.`;
 }
 
 function inControl() { return S.controller === null || S.controller === S.client; }
@@ -87,7 +106,6 @@ function onUpdate(m) {
   const st = m.state;
   if (!st || st.version <= S.version) return; // a late update: a newer one is already shown
   if (m.branches) S.branches = m.branches;
-  const prev = S.state;
   S.version = st.version;
   S.state = st;
   S.controller = st.controller;
@@ -95,7 +113,9 @@ function onUpdate(m) {
     const b = S.branches.find((b) => b.id === st.branch);
     S.viewLeaf = b ? b.leaf : st.cursor;
   }
-  if (!prev || prev.phase !== "correcting" || st.phase !== "correcting") followAgent(st);
+  // The target follows the agent until the person acts: an update sent before the take-over (a policy step
+  // under way) may arrive after the first corrective steps were sent, and must not pull the target back.
+  if (st.phase !== "correcting" && !(S.hub && S.hub.active.size)) followAgent(st);
   if (m.frame) {
     S.frames++;
     S.fpsCount++;
@@ -111,7 +131,7 @@ function onUpdate(m) {
 
 function followAgent(st) {
   const n = S.nodes.get(st.cursor);
-  if (n && S.hub) S.hub.reset(n.x.length === S.spec.action_low.length ? n.x : n.a);
+  if (n && S.hub) S.hub.reset(S.hub.layout.agent_is_action ? n.x : n.a);
 }
 
 function pathTo(id) {
@@ -165,8 +185,15 @@ function note(text, error = false) {
 S.img.onload = () => draw();
 
 function toCanvas(a) {
-  const lo = S.spec.action_low, hi = S.spec.action_high, c = $("frame");
-  return [(a[0] - lo[0]) / (hi[0] - lo[0]) * c.width, (a[1] - lo[1]) / (hi[1] - lo[1]) * c.height];
+  const [fx, fy] = S.hub.toScreen(a), c = $("frame");
+  return [fx * c.width, fy * c.height];
+}
+
+/** "x 0.012 m · height 0.080 m · grasp closed": the target, in the task's names and units. */
+function describe(a) {
+  const L = S.hub.layout, dec = S.speedDecimals + 1;
+  return a.map((v, i) => (i === L.grasp ? `${L.names[i]} ${S.hub.graspClosed(a) ? "closed" : "open"}`
+    : `${L.names[i]} ${v.toFixed(dec)}${L.units[i] ? " " + L.units[i] : ""}`)).join(" · ");
 }
 
 function draw() {
@@ -175,7 +202,8 @@ function draw() {
     ctx.imageSmoothingEnabled = true;
     ctx.drawImage(S.img, 0, 0, c.width, c.height);
   }
-  if (!S.spec || S.spec.action_low.length < 2 || !S.state) return;
+  if (!S.spec || !S.hub || !S.state) return;
+  $("target").textContent = (S.state.phase === "correcting" ? "target: " : "agent: ") + describe(S.hub.target);
   const n = S.nodes.get(S.frameNode);
   if (n && n.a) { // the action that led here: a small ring
     const [x, y] = toCanvas(n.a);
@@ -183,11 +211,17 @@ function draw() {
     ctx.lineWidth = 2;
     ctx.beginPath(); ctx.arc(x, y, 6, 0, 2 * Math.PI); ctx.stroke();
   }
-  if (S.state.phase === "correcting" && S.hub) { // the operator's target: a cross
-    const [x, y] = toCanvas(S.hub.target);
-    ctx.strokeStyle = "#d9480f";
+  if (S.state.phase === "correcting") { // the operator's target: a cross, a ring as high as the target, a dot if closed
+    const [x, y] = toCanvas(S.hub.target), t = S.hub.target, L = S.hub.layout;
+    ctx.strokeStyle = ctx.fillStyle = "#d9480f";
     ctx.lineWidth = 3;
     ctx.beginPath(); ctx.moveTo(x - 10, y); ctx.lineTo(x + 10, y); ctx.moveTo(x, y - 10); ctx.lineTo(x, y + 10); ctx.stroke();
+    if (S.hub.hasHeight) {
+      const h = (t[L.height] - S.spec.action_low[L.height]) / (S.spec.action_high[L.height] - S.spec.action_low[L.height]);
+      ctx.lineWidth = 1.5;
+      ctx.beginPath(); ctx.arc(x, y, 8 + 24 * h, 0, 2 * Math.PI); ctx.stroke();
+    }
+    if (S.hub.graspClosed()) { ctx.beginPath(); ctx.arc(x, y, 5, 0, 2 * Math.PI); ctx.fill(); }
   }
 }
 
@@ -301,7 +335,7 @@ function wire() {
                   export: () => send("export"), scan: () => send("scan"), claim: () => send("claim"),
                   release: () => send("release") };
   for (const [id, fn] of Object.entries(click)) $(id).addEventListener("click", fn);
-  $("speed").addEventListener("input", (e) => { S.hub.speed = +e.target.value; $("speed-v").textContent = e.target.value; });
+  $("speed").addEventListener("input", () => setSpeed(0));
   $("rate").addEventListener("change", (e) => send("rate", { hz: +e.target.value }));
   const sc = $("scrubber");
   let last = 0;
@@ -331,17 +365,19 @@ function wire() {
     const keys = { Space: () => command("toggle_pause"), Period: () => send("step"), KeyT: () => command("engage"),
                    KeyH: () => send("hand_back"), KeyB: () => send("branch"), KeyE: () => send("end"),
                    KeyK: () => markCurrent(true), KeyX: () => markCurrent(false),
-                   BracketLeft: () => setSpeed(-2), BracketRight: () => setSpeed(2) };
+                   BracketLeft: () => setSpeed(-1), BracketRight: () => setSpeed(1) };
     if (keys[e.code] && !e.repeat) { e.preventDefault(); keys[e.code](); }
   });
   setInterval(() => { $("fps").textContent = S.fpsCount; S.fpsCount = 0; }, 1000);
 }
 
+/** Move the speed slider by ``d`` of its steps and show the speed in the task's XY units. */
 function setSpeed(d) {
-  const v = Math.min(40, Math.max(2, S.hub.speed + d));
-  S.hub.speed = v;
-  $("speed").value = v;
-  $("speed-v").textContent = v;
+  const sp = $("speed"), L = S.hub.layout;
+  const v = Math.min(+sp.max, Math.max(+sp.min, +sp.value + d * +sp.step));
+  sp.value = v;
+  S.hub.speed = +sp.value;
+  $("speed-v").textContent = `${S.hub.speed.toFixed(S.speedDecimals)} ${L.units[L.xy[0]]}/step`;
 }
 
 wire();
