@@ -115,7 +115,11 @@ def test_person_drives_the_gripper_with_height_and_grasp_keys(tmp_path, monkeypa
             assert page.inner_text("#speed-v") == "0.010 m/step"
 
             _hold_until(page, "KeyD", "window.hiwm.state.acting === 'person' && window.hiwm.state.operator_steps >= 3")
-            z0 = page.evaluate("window.hiwm.hub.target[2]")
+            # keep holding until a moved target has been acted on (a fast machine sends the first steps
+            # before the key has moved the target far)
+            x1, n1 = page.evaluate("window.hiwm.hub.target[0]"), _state(page, "operator_steps")
+            _hold_until(page, "KeyD", f"window.hiwm.hub.target[0] > {x1} + 0.02 && window.hiwm.state.operator_steps >= {n1 + 2}")
+            z0, n_d = page.evaluate("window.hiwm.hub.target[2]"), _state(page, "operator_steps")
             _hold_until(page, "KeyR", f"window.hiwm.hub.target[2] >= {z0 + 0.03} || window.hiwm.hub.target[2] === 0.15")
             n = _state(page, "operator_steps")
             page.keyboard.press("KeyG")  # toggle the grasp
@@ -146,7 +150,7 @@ def test_person_drives_the_gripper_with_height_and_grasp_keys(tmp_path, monkeypa
 
     tree = studio.session.tree
     first = [n.action for n in tree.path(tree.branches[0].leaf) if n.source == "operator"]
-    moved = [a for a in first if a[2] == first[0][2]]  # before R: the height held still
+    moved = first[:n_d]  # the steps acted while only D was held
     assert moved[-1][0] > first[0][0], "D moved the target along +x"
     assert first[-1][2] >= min(first[0][2] + 0.03, 0.15), "R raised the target"
     assert first[-1][3] == (0.0 if first[-2][3] >= 0.5 else 1.0), "G toggled the grasp"
