@@ -54,6 +54,11 @@ ACTION_HIGH = (HALF, HALF, Z_MAX, 1.0)
 GRIP_SPEED = 0.3                 # gripper speed limit, m/s (3 cm per control step)
 GRASP_RADIUS = 0.02              # a vertex this close to the gripper's centre is grasped on closing, m
 AGENT_DIM = 4
+# The scripted operator's thresholds (session/operators.py) for gripper tasks, whose expert episodes take
+# 20-35 steps: targets 6 cm apart (12% of the workspace, as Push-T's 60 px are of its 512) for 3 steps in
+# a row, a grasp command that differs by 1 counting as 10 cm; or no progress gain of 0.02 in 15 steps.
+OPERATOR_DEFAULTS = {"disagree": 0.06, "action_weights": (1.0, 1.0, 1.0, 0.1), "patience": 3, "stall_steps": 15,
+                     "stall_gain": 0.02, "warmup": 5}
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 
 TABLE_XML = """

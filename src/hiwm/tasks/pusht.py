@@ -65,6 +65,8 @@ SPEC = TaskSpec(
     scene_dim=5,
     image_size=96,
     description="Push the T-shaped block onto the goal T.",
+    # the scripted operator's thresholds (session/operators.py), in px and steps
+    extra={"operator": {"disagree": 60.0, "patience": 6, "stall_steps": 50, "stall_gain": 0.02, "warmup": 10}},
 )
 
 
