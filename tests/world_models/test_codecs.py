@@ -116,6 +116,8 @@ def test_gripper_codec_copies_what_is_known(name):
     out = codec.apply(now, noise, action)
     assert np.array_equal(out[:, codec.STATIC], now[:, codec.STATIC])
     assert np.array_equal(out[:, 3], (action[:, 3] >= 0.5).astype(np.float32))
+    sink = codec.apply(now, np.full_like(noise, -50.0), action)  # every point pushed 50 cm down
+    assert np.all(codec._points(sink)[..., 2] >= 0.0), "the table is solid"
     still = codec.apply(now, np.zeros_like(noise), action)
     step = np.linalg.norm(still[:, 0:3] - now[:, 0:3], axis=-1)
     want = np.minimum(np.linalg.norm(action[:, 0:3] - now[:, 0:3], axis=-1), codec.STEP)

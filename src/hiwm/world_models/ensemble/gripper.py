@@ -16,7 +16,8 @@ tasks/mujoco_gripper.py); the action is the gripper's absolute target and grasp 
   top (near zero for the gripper; for the held point, how the connection pulls it in). Without this,
   the ensemble's mean blurs "the head is held" with "it is not" and a held head lags behind the
   gripper, so the expert, reading the prediction, lets go. Static entries (the rope's posts) are
-  copied; the closed flag is the action's grasp command (the gripper closes or opens when told).
+  copied; the closed flag is the action's grasp command (the gripper closes or opens when told); and
+  no point sinks below the table top (z = 0).
 * **Inputs** (for ``n_hist`` = H scenes): the object points relative to the gripper (x, y turned, z
   relative) and their absolute heights; their last H - 1 motions; the gripper's last H - 1 motions,
   its height and its closed flags; the target relative to the gripper, the straight move the gripper
@@ -150,14 +151,16 @@ class GripperCodec(abc.ABC):
 
     def apply(self, now, delta, action):
         """Inverse of ``targets``: now (..., D), delta (..., n_out), action (..., 4) (same leading dims)
-        -> next scene (..., D). The closed flag is the action's grasp command; static entries are copied."""
+        -> next scene (..., D). The closed flag is the action's grasp command; static entries are copied;
+        object points stay at or above the table top (z >= 0; real ones rest at their radius, 3-6 mm)."""
         xp = ops(now)
         c, s = self.frame(now)
         d = delta.reshape(*delta.shape[:-1], 1 + self.n_pts, 3) * self.DELTA_SCALE
         d = xp.cat([_unturn(d[..., :2], c[..., None, :], s[..., None, :]), d[..., 2:3]], -1)
         moved = self._all_points(now) + self._known(now, action) + d
         closed = xp.as_float(action[..., 3:4] >= 0.5, now)
-        flat = moved[..., 1:, :].reshape(*moved.shape[:-2], 3 * self.n_pts)
+        pts = xp.cat([moved[..., 1:, :2], moved[..., 1:, 2:3].clip(0.0, None)], -1)  # nothing sinks into the table
+        flat = pts.reshape(*moved.shape[:-2], 3 * self.n_pts)
         return xp.cat([moved[..., 0, :], closed, now[..., self.STATIC], flat], -1)
 
     def points(self, scene):
