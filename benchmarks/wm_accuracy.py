@@ -74,9 +74,8 @@ def main() -> None:
         frames_png(wm, a.task, cfg.steps_per_episode, a.frame_every, a.frames)
     if a.json:
         train = json.loads((Path(a.out) / "world_model" / "train.json").read_text())
-        out = {"task": a.task, "config": {**vars(a), "wm": cfg.wm}, "frames": {"demos": len(demos.column("action")),
-               "play": len(play.column("action"))}, "wm_train": {k: train[k] for k in ("final_loss", "it_per_s") if k in train},
-               "timing_s": pipe.timing, "wall_s": time.perf_counter() - t0, "machine": machine_description(),
+        out = {"task": a.task, "config": {**vars(a), "wm": cfg.wm}, "training_frames": {"demos": len(demos.column("action")),
+               "play": len(play.column("action"))}, "wm_train": {k: train[k] for k in ("steps", "seconds", "final_loss", "it_per_s") if k in train}, "wall_s": time.perf_counter() - t0, "machine": machine_description(),
                "wm_accuracy": acc}
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(out, indent=2, default=str))
