@@ -93,3 +93,20 @@ def test_training_on_a_deformable_lowers_the_loss(task):
                                                                 ema_decay=None, log_every=10), progress=False)
     losses = [loss for _, loss in summary["history"]]
     assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("task", TASK_NAMES)
+def test_wrong_shapes_are_one_line_errors(task):
+    from hiwm.errors import HiwmError
+
+    wm = tiny_world_model(task)
+    scenes, actions = start(task, 2)
+    state = wm.initial_state(task_class(task).observe_lowdim(scenes))
+    with pytest.raises(HiwmError, match="actions must have shape") as e:
+        wm.step(state, actions[:, :-1])
+    assert "\n" not in str(e.value)
+    with pytest.raises(HiwmError, match="actions must have shape"):
+        wm.step(state, actions[:1])
+    other = next(n for n in TASK_NAMES if task_class(n).spec_.scene_dim != task_class(task).spec_.scene_dim)
+    with pytest.raises(HiwmError, match="must have shape"):
+        wm.initial_state(task_class(other).observe_lowdim(trajectory(other)[0][:2]))

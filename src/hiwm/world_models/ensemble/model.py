@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hiwm.tasks import task_class
+from hiwm.errors import HiwmError
+from hiwm.tasks import ENV_KEY, STATE_KEY, task_class
 from hiwm.world_models.base import WORLD_MODELS, WMState, WorldModel, WorldModelConfig
 from hiwm.world_models.ensemble.features import SCENE_CODECS
 
@@ -78,6 +79,11 @@ class EnsembleWorldModel(WorldModel):
 
     # ---- the functional interface ----
     def initial_state(self, obs: dict) -> WMState:
+        spec = self.task.spec_
+        for key, dim in ((STATE_KEY, spec.agent_dim), (ENV_KEY, spec.env_dim)):
+            shape = np.shape(obs.get(key))
+            if len(shape) not in (1, 2) or shape[-1] != dim:
+                raise HiwmError(f"{spec.name} world model: {key} must have shape ({dim},) or (B, {dim}), got {shape}")
         scene = torch.as_tensor(np.asarray(self.task.scene_of(obs)), dtype=torch.float32)
         if scene.ndim == 1:
             scene = scene[None]
@@ -132,6 +138,9 @@ class EnsembleWorldModel(WorldModel):
         action = np.asarray(action, dtype=np.float32)
         if action.ndim == 1:
             action = action[None]
+        if action.shape != (state.batch_size, self.codec.action_dim):
+            raise HiwmError(f"{self.config.task} world model: actions must have shape ({state.batch_size}, "
+                            f"{self.codec.action_dim}), got {action.shape}")
         if device.type == "cpu" and not self.training:
             nxt_np, unc = self._predict_numpy(state.scenes.numpy(), state.actions.numpy(), action)
             nxt = torch.from_numpy(nxt_np)
