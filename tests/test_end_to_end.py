@@ -41,3 +41,25 @@ def test_bad_input_is_one_line_error(argv, needle, capsys, tmp_path, monkeypatch
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("hiwm: error:") and needle in err and "\n" not in err
+
+
+def test_whole_loop_on_a_deformable_task(tmp_path):
+    """rope-route through every stage at toy sizes (seconds): MuJoCo data, a policy on 4-D gripper
+    actions, the rope codec's world model, the scripted operator with the task's thresholds (metres),
+    WM-CL, post-training, evaluation in simulator and model, the report."""
+    from hiwm.evaluation.report import write_report
+    from hiwm.pipeline import Pipeline, PipelineConfig
+
+    cfg = PipelineConfig.quick(task="rope-route", demos=2, play_episodes=2, episode_steps=24, policy_steps=4,
+                               finetune_steps=2, wm_steps=4, wm_cl_rollouts=2, eval_episodes=2, accuracy_episodes=2,
+                               operator={"budget": 8, "horizon": 4, "rollback": 2, "branches": 2})
+    results = Pipeline(cfg, tmp_path / "run", progress=False).run()
+    assert results["task"] == "rope-route" and results["protocol"]["operator"]["disagree"] < 1.0
+    for m in results["methods"].values():
+        assert m["episodes"] == 2 and 0.0 <= m["sim_success"] <= 1.0 and 0.0 <= m["wm_success"] <= 1.0
+    assert results["cost"]["hiwm"]["robot_steps"] == 0 and 0 < results["cost"]["hiwm"]["operator_steps"] <= 8
+    acc = results["wm_accuracy"]
+    assert "mm" in next(k for k in acc["1"]["model"]) and acc["episodes"]["expert"]["count"] == 1
+    assert 0.0 <= acc["expert_in_model"]["success"] <= 1.0
+    report = write_report(results, tmp_path / "report", "test").read_text()
+    assert "object_mm (model)" in report and "expert episodes only" in report

@@ -24,17 +24,16 @@ import numpy as np
 import torch
 
 from hiwm.data import DatasetWriter, EpisodeWindows, LeRobotDataset, WindowMixture, standard_features
-from hiwm.data.collect import collect, record_episode
+from hiwm.data.collect import collect
 from hiwm.data.images import with_images
-from hiwm.data.play import PlayActor
 from hiwm.evaluation.metrics import wilson_interval
 from hiwm.evaluation.runner import RolloutResult, rollout
-from hiwm.evaluation.wm_accuracy import open_loop_errors
+from hiwm.evaluation.wm_accuracy import expert_in_model, heldout_episodes, open_loop_errors
 from hiwm.policies import load_policy, make_policy
 from hiwm.session.campaign import run_campaign
 from hiwm.session.export import correction_episodes
-from hiwm.session.operators import OperatorConfig
-from hiwm.tasks import make_expert, make_task, task_class
+from hiwm.session.operators import TASK_DEFAULTS, OperatorConfig
+from hiwm.tasks import task_class
 from hiwm.tasks.base import ENV_KEY, STATE_KEY
 from hiwm.tasks.vector import SimVecEnv
 from hiwm.training import TrainConfig, train
@@ -175,23 +174,16 @@ class Pipeline:
         return load_world_model(path, device=self.cfg.device)
 
     def wm_accuracy(self, wm) -> dict:
+        """Open-loop error against horizon on held-out simulator episodes (evaluation/wm_accuracy.py)."""
         path = self.dir / "wm_accuracy.json"
         if path.exists():
             return json.loads(path.read_text())
         c = self.cfg
-        env = make_task(c.task, images=False)
-        episodes = []
-        n = c.accuracy_episodes
-        for i in range(n):  # held-out episodes: half expert, half play (never trained on)
-            seed = SEEDS["eval"] + i
-            expert = make_expert(self.cfg.task, skill=1.0 if i % 2 == 0 else 0.6, seed=seed)
-            actor = (lambda o, s, e=expert: e.act(o)) if i % 2 == 0 else PlayActor(self.task.spec_, expert, seed).act
-            frames, _ = record_episode(env, actor, seed, c.steps_per_episode, images=False, stop_on_success=False)
-            scenes = self.task.scene_of({STATE_KEY: frames[STATE_KEY], ENV_KEY: frames[ENV_KEY]})
-            episodes.append((scenes, frames["action"]))
-        acc = open_loop_errors(wm, episodes, seed=self.cfg.seed)
-        self._write_json("wm_accuracy.json", acc)
-        return acc
+        episodes = heldout_episodes(c.task, c.accuracy_episodes, c.steps_per_episode, SEEDS["eval"])
+        acc = open_loop_errors(wm, episodes, seed=c.seed)
+        seeds = list(range(SEEDS["eval"], SEEDS["eval"] + c.accuracy_episodes))
+        acc["expert_in_model"] = expert_in_model(wm, seeds, c.steps_per_episode)
+        return json.loads(self._write_json("wm_accuracy.json", acc).read_text())  # as a rerun reads it
 
     def hiwm_data(self, policy, wm) -> dict:
         path = self.dir / "hiwm" / "cost.json"
@@ -287,7 +279,7 @@ class Pipeline:
 
     def results(self, evals: dict, cost: dict, accuracy: dict, wall: float) -> dict:
         c = self.cfg
-        op = OperatorConfig(**c.operator)
+        op = OperatorConfig(**c.operator).for_task(self.task.spec_)
         methods = {}
         for name, ev in evals.items():
             sim, wm = np.array(ev["sim"]["success"]), np.array(ev["wm"]["success"])
@@ -301,7 +293,8 @@ class Pipeline:
             "protocol": {"demos": c.demos, "H": op.horizon, "r": op.rollback, "K": op.branches, "B": op.budget,
                          "finetune_steps": c.finetune_steps, "policy_steps": c.policy_steps, "wm_steps": c.wm_steps,
                          "play_episodes": c.play_episodes, "wm_cl_rollouts": c.wm_cl_rollouts,
-                         "eval_seeds": [c.eval_seed, c.eval_seed + c.eval_episodes]},
+                         "eval_seeds": [c.eval_seed, c.eval_seed + c.eval_episodes],
+                         "operator": {k: getattr(op, k) for k in TASK_DEFAULTS}},
             "methods": methods,
             "cost": {"hiwm": {k: cost[k] for k in ("operator_steps", "robot_steps", "resets", "failure_states",
                                                    "branches", "sessions")},

@@ -60,3 +60,43 @@ def test_campaign_writes_corrections_and_resumes(policy, world_model, tmp_path):
     assert again["operator_steps"] == 12 and again["sessions"] == cost["sessions"]
     assert (tmp_path / "sessions" / (done[-1].replace(".done", ".jsonl.partial"))).exists()
     assert json.loads(last.read_text())["stats"]["operator_steps"] > 0
+
+
+def test_thresholds_default_to_the_tasks_own_units():
+    from hiwm.tasks import TASKS, task_class
+
+    for name in TASKS.names():
+        spec = task_class(name).spec_
+        cfg = OperatorConfig().for_task(spec)
+        assert cfg.disagree > 0 and cfg.patience >= 1 and cfg.warmup >= 0 and cfg.stall_steps >= 1
+    assert OperatorConfig().for_task(task_class("pusht").spec_).disagree == 60.0  # px
+    rope = OperatorConfig().for_task(task_class("rope-route").spec_)
+    assert rope.disagree < 0.25, "metres, well inside the 0.5 m workspace"
+    assert OperatorConfig(disagree=1.0).for_task(task_class("rope-route").spec_).disagree == 1.0, "explicit wins"
+
+
+def test_missing_or_wrong_task_defaults_are_one_line_errors():
+    import pytest
+
+    from hiwm.errors import HiwmError
+    from hiwm.tasks import TaskSpec
+
+    bare = TaskSpec("bare", 10, 10, (0.0,), (1.0,), 1, 1, 2)
+    with pytest.raises(HiwmError, match="no operator default for 'disagree'"):
+        OperatorConfig().for_task(bare)
+    with pytest.raises(HiwmError, match="action_weights"):
+        OperatorConfig(disagree=1, patience=1, stall_steps=1, stall_gain=0.1, warmup=0,
+                       action_weights=(1.0, 1.0)).for_task(bare)
+
+
+def test_gripper_disagreement_weighs_position_and_grasp():
+    from hiwm.tasks import task_class
+
+    cfg = OperatorConfig(warmup=0, patience=1).for_task(task_class("rope-route").spec_)
+    here = np.array([0.0, 0.0, 0.02, 1.0])
+    near = here + [0.02, 0.0, 0.0, 0.0]  # 2 cm off: the same intent
+    assert FailureDetector(cfg).update(near, here, 0.1) is None
+    far = here + [0.1, 0.0, 0.0, 0.0]  # 10 cm off
+    assert FailureDetector(cfg).update(far, here, 0.1) == "disagreement"
+    let_go = np.array([0.0, 0.0, 0.02, 0.0])  # same place, but opening while the expert holds on
+    assert FailureDetector(cfg).update(let_go, here, 0.1) == "disagreement"

@@ -34,10 +34,10 @@ def raw_codec(task: str) -> type:
             lead = scenes.shape[:-2]
             return ops(scenes).cat([scenes.reshape(*lead, -1), actions.reshape(*lead, -1), action], -1)
 
-        def targets(self, now, nxt):
+        def targets(self, now, nxt, action):
             return nxt - now
 
-        def apply(self, now, delta):
+        def apply(self, now, delta, action):
             return now + delta
 
         def points(self, scene):

@@ -7,36 +7,62 @@ state gives K corrective continuations of H steps each (the first at full skill,
 varied, as a person's repeated attempts would be), handing back to the policy after each. The first
 branch carries on and may be corrected again; the others run to their end, so each gets an outcome.
 
+When it takes over is the task's business: the thresholds default to ``TaskSpec.extra["operator"]``
+(Push-T: targets 60 px apart for 6 steps, no progress gain for 50; the gripper tasks: targets 6 cm apart,
+a grasp command counting as 10 cm, for 3 steps, or no gain for 15, their episodes being 20-35 steps).
+
 It only sends events to the session (session/engine.py), exactly as the studio does.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from hiwm.errors import HiwmError
 from hiwm.session.engine import Session
 from hiwm.session.machine import Phase
-from hiwm.tasks import make_expert
+from hiwm.tasks import TaskSpec, make_expert, task_class
 
 log = logging.getLogger(__name__)
 
 
+TASK_DEFAULTS = ("disagree", "action_weights", "patience", "stall_steps", "stall_gain", "warmup")
+
+
 @dataclass
 class OperatorConfig:
+    """The protocol's H, r, K, B, and when to take over. Fields left at None take the task's defaults
+    (``TaskSpec.extra["operator"]``: the thresholds are in the task's units), see ``for_task``."""
+
     horizon: int = 15  # H: corrective steps per branch
     rollback: int = 5  # r: steps back from where failure was noticed
     branches: int = 4  # K: corrective continuations per failure state
     budget: int = 1500  # B: corrective steps in all (the campaign shares one budget)
-    disagree: float = 60.0  # action distance (action units; Push-T: px) that counts as disagreement
-    patience: int = 6  # consecutive disagreeing steps before taking over
-    stall_steps: int = 50  # no progress gain over this many steps = stalled
-    stall_gain: float = 0.02
-    warmup: int = 10  # steps after the start or a hand-back before judging
+    disagree: float | None = None  # weighted action distance that counts as disagreement (Push-T: px; gripper: m)
+    action_weights: tuple[float, ...] | None = None  # per action dim, applied before the distance (None: all 1)
+    patience: int | None = None  # consecutive disagreeing steps before taking over
+    stall_steps: int | None = None  # no progress gain over this many steps = stalled
+    stall_gain: float | None = None
+    warmup: int | None = None  # steps after the start or a hand-back before judging
     branch_skill: float = 0.9  # expert skill on branches after the first
     max_corrections: int = 3  # corrections along one main line (deeper failures are left)
+
+    def for_task(self, spec: TaskSpec) -> "OperatorConfig":
+        """A copy with every None threshold taken from the task's defaults; one missing is a HiwmError."""
+        defaults = spec.extra.get("operator", {})
+        filled = {}
+        for name in TASK_DEFAULTS:
+            if getattr(self, name) is None:
+                if name not in defaults and name != "action_weights":
+                    raise HiwmError(f"{spec.name}: no operator default for {name!r}; set it in the operator config")
+                filled[name] = defaults.get(name)
+        out = replace(self, **filled)
+        if out.action_weights is not None and len(out.action_weights) != spec.action_dim:
+            raise HiwmError(f"{spec.name}: operator action_weights need {spec.action_dim} entries, got {out.action_weights}")
+        return out
 
 
 @dataclass
@@ -51,15 +77,19 @@ class FailureDetector:
     """Decides when the rollout has become failure-prone, from predictions only."""
 
     def __init__(self, cfg: OperatorConfig):
+        """cfg: with every threshold set (``OperatorConfig.for_task``)."""
         self.cfg = cfg
+        self.weights = 1.0 if cfg.action_weights is None else np.asarray(cfg.action_weights, dtype=np.float64)
         self.disagreeing = 0
         self.progress: list[float] = []
 
     def update(self, policy_action: np.ndarray, operator_action: np.ndarray, progress: float) -> str | None:
+        """Actions (A,) and the predicted progress after the step -> "disagreement", "stall" or None."""
         self.progress.append(progress)
         if len(self.progress) <= self.cfg.warmup:
             return None
-        far = np.linalg.norm(np.asarray(policy_action) - np.asarray(operator_action)) > self.cfg.disagree
+        gap = self.weights * (np.asarray(policy_action) - np.asarray(operator_action))
+        far = np.linalg.norm(gap) > self.cfg.disagree
         self.disagreeing = self.disagreeing + 1 if far else 0
         if self.disagreeing >= self.cfg.patience:
             return "disagreement"
@@ -72,7 +102,7 @@ class FailureDetector:
 class ScriptedOperator:
     def __init__(self, task_name: str, config: OperatorConfig | None = None, seed: int = 0):
         self.task_name = task_name
-        self.cfg = config or OperatorConfig()
+        self.cfg = (config or OperatorConfig()).for_task(task_class(task_name).spec_)
         self.seed = seed
         self.stats = OperatorStats()
         self.events: list[dict] = []  # where and why it took over

@@ -78,7 +78,9 @@ def follow_transitions(task: str, codec, gains: tuple[float, ...], n: int, seed:
     acts = np.stack([box() for _ in range(codec.n_hist)], 1).astype(np.float32)  # (n, H, A)
     now = hist[:, -1]
     inputs = codec.inputs(hist, acts, action.astype(np.float32))
-    targets = [codec.targets(now, placed(agents[-1] + g * (action - agents[-1])).astype(np.float32)) for g in gains]
+    action32 = action.astype(np.float32)
+    targets = [codec.targets(now, placed(agents[-1] + g * (action - agents[-1])).astype(np.float32), action32)
+               for g in gains]
     return np.asarray(inputs, np.float64), np.asarray(targets, np.float64)
 
 

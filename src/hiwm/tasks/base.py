@@ -38,6 +38,9 @@ IMAGE_KEY = "observation.image"
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """What the rest of hiwm reads about a task. ``extra`` holds per-task settings of later stages, in the
+    task's units: ``extra["operator"]``, the scripted operator's thresholds (``OperatorConfig`` fields)."""
+
     name: str
     fps: int
     max_steps: int

@@ -59,6 +59,11 @@ AGENT_DIM = 4
 GRIPPER_CONTROLS = ActionLayout(names=("x", "y", "height", "grasp"), units=("m", "m", "m", ""),
                                 view=(-HALF, HALF, HALF, -HALF), height=2, grasp=3, xy_speed=(0.002, 0.01, 0.03),
                                 height_speed=0.01)
+# The scripted operator's thresholds (session/operators.py) for gripper tasks, whose expert episodes take
+# 20-35 steps: targets 6 cm apart (12% of the workspace, as Push-T's 60 px are of its 512) for 3 steps in
+# a row, a grasp command that differs by 1 counting as 10 cm; or no progress gain of 0.02 in 15 steps.
+OPERATOR_DEFAULTS = {"disagree": 0.06, "action_weights": (1.0, 1.0, 1.0, 0.1), "patience": 3, "stall_steps": 15,
+                     "stall_gain": 0.02, "warmup": 5}
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 
 TABLE_XML = """

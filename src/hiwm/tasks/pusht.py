@@ -66,8 +66,10 @@ SPEC = TaskSpec(
     scene_dim=5,
     image_size=96,
     description="Push the T-shaped block onto the goal T.",
+    # the picture: +x right, +y down; the scripted operator's thresholds (session/operators.py), in px and steps
     extra={"controls": ActionLayout(names=("x", "y"), units=("px", "px"), view=(0.0, WORKSPACE, 0.0, WORKSPACE),
-                                    xy_speed=(2.0, 12.0, 40.0))},  # the picture: +x right, +y down
+                                    xy_speed=(2.0, 12.0, 40.0)),
+           "operator": {"disagree": 60.0, "patience": 6, "stall_steps": 50, "stall_gain": 0.02, "warmup": 10}},
 )
 
 

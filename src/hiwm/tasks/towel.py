@@ -44,8 +44,8 @@ import shapely
 from hiwm.errors import HiwmError
 from hiwm.tasks import raster
 from hiwm.tasks.base import ENV_KEY, STATE_KEY, TaskSpec
-from hiwm.tasks.mujoco_gripper import (ACTION_HIGH, ACTION_LOW, AGENT_DIM, GRIPPER_CONTROLS, TABLE_XML, WORLD_XML,
-                                       GripperTask, connect_xml)
+from hiwm.tasks.mujoco_gripper import (ACTION_HIGH, ACTION_LOW, AGENT_DIM, GRIPPER_CONTROLS, OPERATOR_DEFAULTS,
+                                        TABLE_XML, WORLD_XML, GripperTask, connect_xml)
 from hiwm.tasks.registry import TASKS
 
 N_SIDE = 9
@@ -70,7 +70,7 @@ SPEC = TaskSpec(
     scene_dim=SCENE_DIM,
     image_size=96,
     description="Fold the towel in half along a diagonal, one corner onto the opposite one.",
-    extra={"controls": GRIPPER_CONTROLS},
+    extra={"controls": GRIPPER_CONTROLS, "operator": OPERATOR_DEFAULTS},
 )
 
 

@@ -38,7 +38,8 @@ def fit_world_model(config: WorldModelConfig, episodes: list[tuple[np.ndarray, n
     probe = sampler.sample(min(8192, 16 * len(sampler)), torch.Generator().manual_seed(train_cfg.seed))
     h = config.n_hist
     feats = codec.inputs(probe["scenes"][:, :h], probe["actions"][:, :h], probe["actions"][:, h])
-    model.set_normalization(feats, codec.targets(probe["scenes"][:, h - 1], probe["scenes"][:, h]))
+    model.set_normalization(feats, codec.targets(probe["scenes"][:, h - 1], probe["scenes"][:, h],
+                                                    probe["actions"][:, h]))
     summary = train(model, sampler.sample, train_cfg, progress=progress)
     model.eval()
     if is_main_process():  # under torchrun every rank trains the same model; one reports it

@@ -1,8 +1,8 @@
 """A deep-ensemble MLP world model over the task's scene, trained with a multi-step rollout loss.
 
-Each of E members maps (scene history, action) encoded in the task's frame (features.py) to the next
-scene's change. A step predicts with the members' mean; their spread (in px, over the agent and the
-object's keypoints) is the per-step uncertainty. All E members run as one batched matmul per layer,
+Each of E members maps (scene history, action) encoded in the task's frame (features.py, gripper.py) to
+the next scene's change. A step predicts with the members' mean; their spread (in scene units: Push-T
+px, the gripper tasks' metres; over the agent and the object's points) is the per-step uncertainty. All E members run as one batched matmul per layer,
 which is what makes batch-1 stepping fast on a CPU.
 """
 
@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hiwm.tasks import task_class
+from hiwm.errors import HiwmError
+from hiwm.tasks import ENV_KEY, STATE_KEY, task_class
 from hiwm.world_models.base import WORLD_MODELS, WMState, WorldModel, WorldModelConfig
 from hiwm.world_models.ensemble.features import SCENE_CODECS
 
@@ -78,6 +79,11 @@ class EnsembleWorldModel(WorldModel):
 
     # ---- the functional interface ----
     def initial_state(self, obs: dict) -> WMState:
+        spec = self.task.spec_
+        for key, dim in ((STATE_KEY, spec.agent_dim), (ENV_KEY, spec.env_dim)):
+            shape = np.shape(obs.get(key))
+            if len(shape) not in (1, 2) or shape[-1] != dim:
+                raise HiwmError(f"{spec.name} world model: {key} must have shape ({dim},) or (B, {dim}), got {shape}")
         scene = torch.as_tensor(np.asarray(self.task.scene_of(obs)), dtype=torch.float32)
         if scene.ndim == 1:
             scene = scene[None]
@@ -115,14 +121,14 @@ class EnsembleWorldModel(WorldModel):
             if i < len(layers) - 1:
                 x = x * (0.5 + 0.5 * np.tanh(0.5 * x))  # SiLU, overflow-free
         d = x * out_std
-        nxt = self.codec.apply(scenes[:, -1], d.mean(0))
+        nxt = self.codec.apply(scenes[:, -1], d.mean(0), action)
         return nxt.astype(np.float32), self.codec.spread(d)
 
     @torch.no_grad()
     def _predict_torch(self, scenes: torch.Tensor, actions: torch.Tensor, action: torch.Tensor):
         e = self.config.members
         d = self.deltas(self.codec.inputs(scenes, actions, action)[None].expand(e, -1, -1))
-        return self.codec.apply(scenes[:, -1], d.mean(0)), self.codec.spread(d)
+        return self.codec.apply(scenes[:, -1], d.mean(0), action), self.codec.spread(d)
 
     @torch.no_grad()
     def step(self, state: WMState, action) -> tuple[WMState, dict, dict]:
@@ -132,6 +138,9 @@ class EnsembleWorldModel(WorldModel):
         action = np.asarray(action, dtype=np.float32)
         if action.ndim == 1:
             action = action[None]
+        if action.shape != (state.batch_size, self.codec.action_dim):
+            raise HiwmError(f"{self.config.task} world model: actions must have shape ({state.batch_size}, "
+                            f"{self.codec.action_dim}), got {action.shape}")
         if device.type == "cpu" and not self.training:
             nxt_np, unc = self._predict_numpy(state.scenes.numpy(), state.actions.numpy(), action)
             nxt = torch.from_numpy(nxt_np)
@@ -171,7 +180,7 @@ class EnsembleWorldModel(WorldModel):
         for j in range(k):
             a = actions[None, :, h + j].expand(e, -1, -1)
             d = self.deltas(self.codec.inputs(hist, acts, a))
-            nxt = self.codec.apply(hist[:, :, -1], d)
+            nxt = self.codec.apply(hist[:, :, -1], d, a)
             sq = (self.codec.points(nxt) - self.codec.points(scenes[None, :, h + j])).pow(2).sum(-1)  # (E, B, P)
             step_loss = (sq / self.codec.DELTA_SCALE**2).mean()
             first = step_loss if first is None else first

@@ -1,0 +1,39 @@
+"""Short real trajectories and tiny untrained world models for every task with a scene codec."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from hiwm.tasks import make_expert, make_task
+from hiwm.world_models import EnsembleConfig, EnsembleWorldModel
+
+
+@functools.lru_cache(maxsize=None)
+def trajectory(task: str, steps: int = 12, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The expert (skill 0.7, so the object moves and the grasp toggles) from ``seed``:
+    (scenes (steps + 1, D), actions (steps, A)), actions[t] leading from scenes[t] to scenes[t + 1]."""
+    env = make_task(task, images=False)
+    expert = make_expert(task, skill=0.7, seed=seed)
+    obs, _ = env.reset(seed=seed)
+    scenes, actions = [env.scene()], []
+    for _ in range(steps):
+        a = expert.act(obs)
+        obs, *_ = env.step(a)
+        scenes.append(env.scene())
+        actions.append(np.asarray(a, dtype=np.float64))
+    return np.stack(scenes), np.stack(actions)
+
+
+def tiny_world_model(task: str, seed: int = 0) -> EnsembleWorldModel:
+    """An untrained 3-member model normalised on real windows, so its predictions are well scaled."""
+    torch.manual_seed(seed)
+    wm = EnsembleWorldModel(EnsembleConfig(task=task, members=3, hidden=32, layers=2))
+    scenes, actions = (torch.tensor(x, dtype=torch.float32) for x in trajectory(task))
+    hist = torch.stack([scenes[:-2], scenes[1:-1]], 1)  # window k: scenes k, k + 1, then action k + 1
+    into = torch.stack([torch.cat([actions[:1], actions[:-2]]), actions[:-1]], 1)
+    wm.set_normalization(wm.codec.inputs(hist, into, actions[1:]),
+                         wm.codec.targets(scenes[1:-1], scenes[2:], actions[1:]))
+    return wm.eval()
