@@ -122,6 +122,17 @@ class GripperTask(Task, abc.ABC):
     ``N_VERTS``, plus the scene functions and ``_start(seed)`` (put the model in the seed's start state).
     """
 
+    # The scene is the gripper state followed by the object's state, so observing is slicing.
+    @classmethod
+    def observe_lowdim(cls, scene: np.ndarray) -> dict:
+        scene = np.asarray(scene, dtype=np.float64)
+        return {STATE_KEY: scene[..., :AGENT_DIM].copy(), ENV_KEY: scene[..., AGENT_DIM:].copy()}
+
+    @classmethod
+    def scene_of(cls, obs: dict) -> np.ndarray:
+        return np.concatenate([np.asarray(obs[STATE_KEY], dtype=np.float64),
+                               np.asarray(obs[ENV_KEY], dtype=np.float64)], axis=-1)
+
     gripper = True
     DT: float = 0.005
     FLEX: str = ""

@@ -45,7 +45,7 @@ import shapely
 
 from hiwm.errors import HiwmError
 from hiwm.tasks import raster
-from hiwm.tasks.base import ENV_KEY, STATE_KEY, TaskSpec
+from hiwm.tasks.base import TaskSpec
 from hiwm.tasks.mujoco_gripper import (ACTION_HIGH, ACTION_LOW, AGENT_DIM, GRIPPER_CONTROLS, OPERATOR_DEFAULTS,
                                         TABLE_XML, WORLD_XML, GripperTask, connect_xml)
 from hiwm.tasks.registry import TASKS
@@ -209,16 +209,6 @@ class RopeRouteTask(GripperTask):
 </mujoco>"""
 
     # scene functions
-    @classmethod
-    def observe_lowdim(cls, scene: np.ndarray) -> dict:
-        scene = np.asarray(scene, dtype=np.float64)
-        return {STATE_KEY: scene[..., :AGENT_DIM].copy(), ENV_KEY: scene[..., AGENT_DIM:].copy()}
-
-    @classmethod
-    def scene_of(cls, obs: dict) -> np.ndarray:
-        return np.concatenate([np.asarray(obs[STATE_KEY], dtype=np.float64),
-                               np.asarray(obs[ENV_KEY], dtype=np.float64)], axis=-1)
-
     @classmethod
     def progress(cls, scene: np.ndarray) -> float:
         k, closeness = route_status(scene)
