@@ -132,6 +132,21 @@ class PolicyConfig:
         return cls(**raw)
 
 
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, action_is_pad: torch.Tensor) -> torch.Tensor:
+    """pred, target: (B, H, A), action_is_pad: (B, H) -> the mean squared error over real (unpadded) actions."""
+    err = (pred - target).pow(2)
+    valid = (~action_is_pad).unsqueeze(-1).to(err.dtype)
+    # clamp guards a batch that is entirely padding
+    return (err * valid).sum() / (valid.sum() * err.shape[-1]).clamp(min=1.0)
+
+
+def initial_noise(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """Gaussian noise drawn on the generator's device, then moved: a CPU generator gives the same
+    actions whether the model runs on CPU or CUDA (up to float arithmetic)."""
+    noise_device = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=noise_device).to(device)
+
+
 class Policy(nn.Module, abc.ABC):
     """Base class. A backbone implements ``compute_loss`` and ``generate`` on normalised tensors.
 

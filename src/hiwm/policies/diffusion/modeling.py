@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from hiwm.policies.base import Policy
+from hiwm.policies.base import Policy, initial_noise, masked_mse
 from hiwm.policies.diffusion.configuration import DiffusionConfig
 from hiwm.policies.diffusion.schedule import NoiseSchedule
 from hiwm.policies.diffusion.unet import ConditionalUnet1d
@@ -50,10 +49,7 @@ class DiffusionPolicy(Policy):
         noise = torch.randn_like(action)
         t = torch.randint(0, self.schedule.num_train_steps, (b,), device=action.device)
         pred = self.unet(self.schedule.add_noise(action, noise, t), t, obs.flatten(1))
-        err = F.mse_loss(pred, self.schedule.target(action, noise), reduction="none")  # (B, H, A)
-        valid = (~action_is_pad).unsqueeze(-1).to(err.dtype)
-        # Mean over real (unpadded) entries only; clamp guards a batch that is entirely padding.
-        loss = (err * valid).sum() / (valid.sum() * err.shape[-1]).clamp(min=1.0)
+        loss = masked_mse(pred, self.schedule.target(action, noise), action_is_pad)
         return loss, {"loss": loss.detach()}
 
     @torch.inference_mode()
@@ -65,8 +61,7 @@ class DiffusionPolicy(Policy):
         """
         cfg = self.config
         shape = (obs.shape[0], cfg.horizon, cfg.action_dim)
-        noise_device = generator.device if generator is not None else obs.device
-        x = torch.randn(shape, generator=generator, device=noise_device).to(obs.device)
+        x = initial_noise(shape, generator, obs.device)
         cond = obs.flatten(1)
         steps = self.schedule.inference_timesteps(cfg.num_inference_steps)
         for t, t_prev in zip(steps, steps[1:] + [-1]):

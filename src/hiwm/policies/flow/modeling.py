@@ -21,10 +21,9 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from hiwm.policies.base import Policy
+from hiwm.policies.base import Policy, initial_noise, masked_mse
 from hiwm.policies.flow.configuration import FlowConfig
 from hiwm.policies.flow.transformer import KV, PrefixTransformer
 from hiwm.policies.registry import POLICIES
@@ -88,10 +87,7 @@ class FlowPolicy(Policy):
         tb = t[:, None, None]
         x_t = tb * noise + (1 - tb) * action
         pred = self.velocity(x_t, t, self.encode_observations(obs))
-        err = F.mse_loss(pred, noise - action, reduction="none")  # (B, H, A)
-        valid = (~action_is_pad).unsqueeze(-1).to(err.dtype)
-        # Mean over real (unpadded) entries only; clamp guards a batch that is entirely padding.
-        loss = (err * valid).sum() / (valid.sum() * err.shape[-1]).clamp(min=1.0)
+        loss = masked_mse(pred, noise - action, action_is_pad)
         return loss, {"loss": loss.detach()}
 
     @torch.inference_mode()
@@ -103,8 +99,7 @@ class FlowPolicy(Policy):
         """
         cfg = self.config
         b = obs.shape[0]
-        noise_device = generator.device if generator is not None else obs.device
-        x = torch.randn((b, cfg.horizon, cfg.action_dim), generator=generator, device=noise_device).to(obs.device)
+        x = initial_noise((b, cfg.horizon, cfg.action_dim), generator, obs.device)
         cache = self.encode_observations(obs)
         dt = -1.0 / cfg.num_inference_steps
         for i in range(cfg.num_inference_steps):
