@@ -52,14 +52,18 @@ def test_whole_loop_on_a_deformable_task(tmp_path):
 
     cfg = PipelineConfig.quick(task="rope-route", demos=2, play_episodes=2, episode_steps=24, policy_steps=4,
                                finetune_steps=2, wm_steps=4, wm_cl_rollouts=2, eval_episodes=2, accuracy_episodes=2,
-                               operator={"budget": 8, "horizon": 4, "rollback": 2, "branches": 2})
+                               operator={"budget": 8, "horizon": 4, "rollback": 2, "branches": 2}, hg_dagger=True)
     results = Pipeline(cfg, tmp_path / "run", progress=False).run()
     assert results["task"] == "rope-route" and results["protocol"]["operator"]["disagree"] < 1.0
     for m in results["methods"].values():
         assert m["episodes"] == 2 and 0.0 <= m["sim_success"] <= 1.0 and 0.0 <= m["wm_success"] <= 1.0
     assert results["cost"]["hiwm"]["robot_steps"] == 0 and 0 < results["cost"]["hiwm"]["operator_steps"] <= 8
+    # Real HG-DAgger: the same operator budget spent in the simulator, paid for in robot steps and resets
+    hg = results["cost"]["real_hg_dagger"]
+    assert 0 < hg["operator_steps"] <= 8 and hg["robot_steps"] >= 24 and hg["resets"] == hg["sessions"] >= 1
+    assert list(results["methods"]) == ["base", "wm_cl", "hiwm", "real_hg_dagger"]
     acc = results["wm_accuracy"]
     assert "mm" in next(k for k in acc["1"]["model"]) and acc["episodes"]["expert"]["count"] == 1
     assert 0.0 <= acc["expert_in_model"]["success"] <= 1.0
     report = write_report(results, tmp_path / "report", "test").read_text()
-    assert "object_mm (model)" in report and "expert episodes only" in report
+    assert "object_mm (model)" in report and "expert episodes only" in report and "Real HG-DAgger" in report

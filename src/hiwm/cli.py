@@ -47,6 +47,7 @@ def cmd_demo(a) -> int:
         PipelineConfig(task=a.task, seed=a.seed, device=a.device)
     if a.demos:
         cfg.demos = a.demos
+    cfg.hg_dagger = a.hg_dagger
     cfg.policy = demo_policy(cfg.policy, a)
     run_dir = Path(a.out or f"runs/{a.task}-{'quick' if a.quick else 'full'}-seed{a.seed}")
     t = time.perf_counter()
@@ -240,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--demos", type=int, default=None, help="number of expert demonstrations")
     d.add_argument("--out", default=None, help="run folder (default runs/<task>-<full|quick>-seed<seed>)")
     d.add_argument("--report", default=None, help="report folder (default <run folder>/report)")
+    d.add_argument("--hg-dagger", action="store_true",
+                   help="also run the Real HG-DAgger reference: the same operator and budget acting in the simulator")
     _common(d)
     add_policy_options(d, default_type=None, show_defaults=False)
     d.set_defaults(fn=cmd_demo)

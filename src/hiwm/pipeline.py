@@ -37,7 +37,7 @@ from hiwm.tasks import task_class
 from hiwm.tasks.base import ENV_KEY, STATE_KEY
 from hiwm.tasks.vector import SimVecEnv
 from hiwm.training import TrainConfig, train
-from hiwm.world_models import EnsembleConfig, WorldModelVecEnv, load_world_model
+from hiwm.world_models import EnsembleConfig, SimulatorConfig, SimulatorModel, WorldModelVecEnv, load_world_model
 from hiwm.world_models.training import fit_world_model, scene_episodes
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 SEEDS = {"demos": 0, "play": 10_000, "hiwm": 20_000, "hg_dagger": 30_000, "eval": 100_000}
 # Unused initial states of the demonstration range: what settings are tuned on (held-out seeds never are).
 VALIDATION_SEED = 9_000
-VARIANTS = ("base", "wm_cl", "hiwm")
+VARIANTS = ("base", "wm_cl", "hiwm")  # always run; "real_hg_dagger" too with PipelineConfig.hg_dagger
 
 
 @dataclass
@@ -74,6 +74,7 @@ class PipelineConfig:
     accuracy_episodes: int = 20
     episode_steps: int | None = None  # None: the task's limit (Push-T 300); --quick shortens every episode
     eval_seed: int = SEEDS["eval"]  # first evaluation seed; VALIDATION_SEED when tuning settings
+    hg_dagger: bool = False  # also run the Real HG-DAgger reference (the operator acting in the simulator)
 
     @property
     def steps_per_episode(self) -> int:
@@ -196,6 +197,22 @@ class Pipeline:
         self._write_json("hiwm/cost.json", cost)
         return cost
 
+    def hg_dagger_data(self, policy) -> dict:
+        """Real HG-DAgger: the same operator and budget, acting in the simulator ("on the robot"). A robot
+        cannot be rolled back, so it corrects where it notices (r = 0) on the one line it has (K = 1); every
+        step it and the policy take is a robot step, every episode a reset."""
+        path = self.dir / "hg_dagger" / "cost.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        op = replace(OperatorConfig(**self.cfg.operator), rollback=0, branches=1)
+        robot = SimulatorModel(SimulatorConfig(task=self.cfg.task))
+        seeds = list(range(SEEDS["hg_dagger"], SEEDS["hg_dagger"] + 1000))
+        cost = self._timed("hg_dagger", lambda: run_campaign(policy, robot, seeds, self.dir / "hg_dagger", op,
+                                                             seed=self.cfg.seed, progress=self.progress,
+                                                             max_steps=self.cfg.steps_per_episode))
+        self._write_json("hg_dagger/cost.json", cost)
+        return cost
+
     def wm_cl_data(self, policy, wm) -> Path:
         root = self.dir / "wm_cl" / "kept"
         marker = self.dir / "wm_cl" / "done.json"
@@ -272,12 +289,17 @@ class Pipeline:
         policies["hiwm"] = self.finetune("hiwm", demos, cw)
         wm_cl_ds = LeRobotDataset(wm_cl_root)
         policies["wm_cl"] = self.finetune("wm_cl", demos, self._windows([wm_cl_ds], base) if wm_cl_ds.num_episodes else None)
-        evals = {name: self.evaluate(name, policies[name], wm) for name in VARIANTS}
-        results = self.results(evals, cost, accuracy, time.perf_counter() - t0)
+        costs = {"hiwm": cost}
+        if self.cfg.hg_dagger:
+            costs["real_hg_dagger"] = self.hg_dagger_data(base)
+            policies["real_hg_dagger"] = self.finetune(
+                "real_hg_dagger", demos, self.correction_windows(base, self.dir / "hg_dagger" / "corrections"))
+        evals = {name: self.evaluate(name, policies[name], wm) for name in (*VARIANTS, *policies.keys() - VARIANTS)}
+        results = self.results(evals, costs, accuracy, time.perf_counter() - t0)
         self._write_json("results.json", results)
         return results
 
-    def results(self, evals: dict, cost: dict, accuracy: dict, wall: float) -> dict:
+    def results(self, evals: dict, costs: dict, accuracy: dict, wall: float) -> dict:
         c = self.cfg
         op = OperatorConfig(**c.operator).for_task(self.task.spec_)
         methods = {}
@@ -296,8 +318,8 @@ class Pipeline:
                          "eval_seeds": [c.eval_seed, c.eval_seed + c.eval_episodes],
                          "operator": {k: getattr(op, k) for k in TASK_DEFAULTS}},
             "methods": methods,
-            "cost": {"hiwm": {k: cost[k] for k in ("operator_steps", "robot_steps", "resets", "failure_states",
-                                                   "branches", "sessions")},
+            "cost": {**{name: {k: cost[k] for k in ("operator_steps", "robot_steps", "resets", "failure_states",
+                                                     "branches", "sessions")} for name, cost in costs.items()},
                      "wm_cl": {"rollouts": wmcl["rollouts"], "kept": wmcl["kept"], "robot_steps": 0}},
             "wm_accuracy": accuracy,
             "timing_s": {k: round(v, 1) for k, v in self.timing.items()} | {"total": round(sum(self.timing.values()), 1),

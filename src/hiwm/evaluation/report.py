@@ -113,17 +113,25 @@ def write_report(results: dict, out_dir: Path, command: str) -> Path:
         sweep = (f"\n## Demonstration sweep (base policy, {sw['episodes']} simulator episodes each)\n\n"
                  f"| demos | frames | simulator success | 95% CI |\n| --- | --- | --- | --- |\n{rows}\n\n"
                  f"Chosen: {sw['chosen']} demos (target band {sw['band'][0]:.0%}-{sw['band'][1]:.0%}).\n")
+    hg = ""
+    if "real_hg_dagger" in results["cost"]:
+        c = results["cost"]["real_hg_dagger"]
+        hg = (f"\nReal HG-DAgger (the same operator acting in the simulator, correcting in place: r = 0, K = 1): "
+              f"{c['operator_steps']} operator steps over {c['sessions']} episodes, {c['failure_states']} interventions, "
+              f"{c['robot_steps']} robot steps, {c['resets']} resets.")
     gain = ""
     if {"base", "hiwm", "wm_cl"} <= set(m):
         gain = (f"Hi-WM vs Base: {100 * (m['hiwm']['sim_success'] - m['base']['sim_success']):+.0f} points; "
                 f"Hi-WM vs WM-CL: {100 * (m['hiwm']['sim_success'] - m['wm_cl']['sim_success']):+.0f} points.")
+    first, end = results["protocol"].get("eval_seeds", [100_000, 100_000 + m[next(iter(m))]["episodes"]])
+    seeds = f"{first}-{end - 1}" + (", held out" if first == 100_000 else ", validation: not the held-out seeds")
     text = f"""# {results['task']} / {results['backbone']} / {results['world_model']} world model
 
 Command: `{command}`
 Machine: {results['machine']}. Wall time: {results['timing_s'].get('total', 0) / 60:.1f} min
 (stages, s: {', '.join(f'{k} {v}' for k, v in results['timing_s'].items() if k not in ('total', 'this_invocation'))}).
 
-## Success ({m[next(iter(m))]['episodes']} held-out episodes per method, seeds 100000+)
+## Success ({m[next(iter(m))]['episodes']} episodes per method, seeds {seeds})
 
 {table(results)}
 
@@ -141,7 +149,7 @@ Spearman rho = {corr['spearman_rho']:.3f} (few points: read it as a sanity check
 Hi-WM: {cost['operator_steps']} operator steps over {cost['sessions']} sessions, {cost['failure_states']} failure
 states, {cost['branches']} branches, {cost['robot_steps']} robot steps, {cost['resets']} resets.
 WM-CL: {results['cost']['wm_cl']['kept']} of {results['cost']['wm_cl']['rollouts']} world-model rollouts judged
-successful and kept.
+successful and kept.{hg}
 
 ## World-model open-loop accuracy (held-out simulator episodes)
 

@@ -255,6 +255,11 @@ class PushTTask(Task):
         space.step(DT)
         return phys_to_scene(read_space(agent, block))
 
+    @classmethod
+    def snapshot_at_rest(cls, scene: np.ndarray) -> np.ndarray:
+        """The simulator snapshot (``get_state``) of this scene with nothing moving, at step 0."""
+        return np.concatenate([scene_to_phys(np.asarray(scene, dtype=np.float64)), [0.0]])
+
     # simulator
     def reset(self, seed: int | None = None, options: dict | None = None):
         super(Task, self).reset(seed=seed)

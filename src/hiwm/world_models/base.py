@@ -88,6 +88,10 @@ class WorldModel(torch.nn.Module, abc.ABC):
         ``scene`` (B, D_scene).
         """
 
+    def observation_for_seed(self, seed: int) -> dict:
+        """The first observation of ``seed``'s initial state (the "first camera frame"): (D,) arrays."""
+        return self.task.observe(self.task.initial_scene(int(seed)))
+
     # ---- checkpoints: config.json + model.safetensors, nothing pickled ----
     def checkpoint_id(self) -> str:
         """A short content hash of the weights: the provenance tag on every imagined frame."""
