@@ -3,7 +3,8 @@
 PROTOCOL.md: the number of demos per task is chosen once, by a documented sweep, so that the Diffusion
 Policy base succeeds 25-65% of the time in the simulator. One expert dataset with the largest count is
 collected; a base policy is trained on its first N episodes for each N and evaluated in the simulator
-on the held-out seeds. The pick is the smallest N whose success lies inside the band: the cheapest
+on the validation seeds (9 000+, unused initial states of the demonstration range): choosing N is tuning,
+and held-out seeds are for the final evaluation only. The pick is the smallest N whose success lies inside the band: the cheapest
 demonstration set the protocol allows, which is the setting Hi-WM is for (a weak policy made reliable
 without more demonstrations). With no N inside the band, the N closest to its middle is taken.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from hiwm.data.collect import collect
 from hiwm.evaluation.metrics import wilson_interval
 from hiwm.evaluation.runner import rollout
-from hiwm.pipeline import SEEDS, Pipeline, PipelineConfig
+from hiwm.pipeline import SEEDS, VALIDATION_SEED, Pipeline, PipelineConfig
 from hiwm.tasks.vector import SimVecEnv
 
 log = logging.getLogger(__name__)
@@ -28,15 +29,16 @@ BAND = (0.25, 0.65)
 def demo_sweep(cfg: PipelineConfig, counts: list[int], run_dir: str | Path, episodes: int = 100,
                progress: bool = True) -> dict:
     run_dir = Path(run_dir)
-    out = {"counts": {}, "band": BAND, "episodes": episodes}
+    out = {"counts": {}, "band": BAND, "episodes": episodes, "eval_seeds": [VALIDATION_SEED, VALIDATION_SEED + episodes],
+           "policy_steps": cfg.policy_steps}
     full = collect(cfg.task, "expert", max(counts), run_dir / "data" / "demos", SEEDS["demos"] + cfg.seed * 1000,
-                   progress=progress)
-    seeds = list(range(SEEDS["eval"], SEEDS["eval"] + episodes))
+                   progress=progress, max_steps=cfg.steps_per_episode)
+    seeds = list(range(VALIDATION_SEED, VALIDATION_SEED + episodes))
     for n in sorted(counts):
         sub = Pipeline(PipelineConfig(**{**cfg.__dict__, "demos": n}), run_dir / f"demos_{n}", progress=progress)
         subset = [full.episode(i, decode_images=False) for i in range(n)]
         policy = sub.base_policy_from(subset, full.stats)
-        res = rollout(SimVecEnv(cfg.task), policy, seeds, sub.task.spec_.max_steps, seed=cfg.seed + 5,
+        res = rollout(SimVecEnv(cfg.task), policy, seeds, sub.cfg.steps_per_episode, seed=cfg.seed + 5,
                       progress=progress, desc=f"sweep eval ({n} demos)")
         k = int(res.success.sum())
         out["counts"][n] = {"sim_success": k / episodes, "sim_ci95": list(wilson_interval(k, episodes)),
