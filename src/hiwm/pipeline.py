@@ -232,7 +232,10 @@ class Pipeline:
             for seed, ep, ok in zip(seeds, res.episodes, res.success):
                 if not ok:
                     continue
-                T = len(ep["action"])
+                # Up to the step the judge first calls success, as the demonstrations end: what the policy
+                # does after that (dithering at the goal until 0.95 or the step limit) is not a success to copy.
+                T = int(np.argmax(ep["success"])) + 1
+                ep = {k: v[:T] for k, v in ep.items() if k != "scene"}
                 writer.add_episode({STATE_KEY: ep["obs_state"], ENV_KEY: ep["obs_env"], "action": ep["action"],
                                     "next.reward": ep["progress"], "next.success": ep["success"],
                                     "source": np.full(T, "policy", dtype=object),
