@@ -87,7 +87,7 @@ class WorldModel(torch.nn.Module, abc.ABC):
         info: ``scene`` (B, D_scene), ``uncertainty`` (B,) ensemble disagreement, and, from the task's success
         judge on the predicted scene (``task.judge_batch``, the same test as the simulator's), ``progress``
         (B,), ``is_success`` (B,) bool, ``terminal_success`` (B,) bool. ``judge=False`` leaves those three
-        out: the dynamics alone, for callers that judge later or never (the judge is ~1/4 of a batch-1 step).
+        out: the dynamics alone, for callers that judge later or never (the judge is ~10-20% of a batch-1 step).
         """
 
     def observation_for_seed(self, seed: int) -> dict:
