@@ -6,10 +6,11 @@ in test_registry.py.
 
 import numpy as np
 import pytest
+import shapely
 
 from hiwm.tasks import make_task
 from hiwm.tasks.base import ENV_KEY, STATE_KEY
-from hiwm.tasks.pusht import GOAL_POSE, PushTTask, coverage
+from hiwm.tasks.pusht import GOAL_POSE, T_OUTLINE, PushTTask, coverage, transform
 
 
 def test_replay_from_snapshot_is_exact():
@@ -44,3 +45,26 @@ def test_coverage_is_graded():
     assert PushTTask.progress(np.array([100.0, 100.0, 400.0, 400.0, 0.0])) == 0.0
     slightly_off = np.array([100.0, 100.0, GOAL_POSE[0] + 3, GOAL_POSE[1], GOAL_POSE[2]])
     assert 0.85 < PushTTask.progress(slightly_off) < 1.0
+
+
+def test_coverage_equals_the_geos_polygon_overlap():
+    """The exact clipping gives gym-pusht's measure (the goal T's area covered, via shapely/GEOS) to rounding:
+    start poses, poses near and at the goal, touching and turned poses, and random ones."""
+    rng = np.random.default_rng(0)
+    poses = np.concatenate([
+        np.stack([PushTTask.initial_scene(s)[2:5] for s in range(100)]),
+        GOAL_POSE + rng.normal(0, [10, 10, 0.2], (300, 3)), GOAL_POSE + rng.normal(0, [0.5, 0.5, 0.005], (100, 3)),
+        GOAL_POSE + np.array([[0, 0, 0], [30, 0, 0], [0, 30, 0], [120, 0, 0], [0, 0, np.pi], [0, 0, np.pi / 2]]),
+        rng.uniform([0, 0, -np.pi], [512, 512, np.pi], (300, 3))])
+    goal = shapely.Polygon(transform(T_OUTLINE, GOAL_POSE))
+    for pose in poses:
+        ref = goal.intersection(shapely.Polygon(transform(T_OUTLINE, pose))).area / goal.area
+        assert coverage(pose) == pytest.approx(ref, abs=1e-12)
+
+
+def test_judge_batch_equals_judge_per_scene():
+    scenes = np.stack([PushTTask.initial_scene(s) for s in range(5)] + [np.array([1.0, 2.0, *GOAL_POSE])])
+    progress, ok, ok95 = PushTTask.judge_batch(scenes)
+    assert progress.dtype == np.float64 and ok.dtype == bool and ok95.dtype == bool and ok[-1] and ok95[-1]
+    for i, scene in enumerate(scenes):
+        assert (progress[i], ok[i], ok95[i]) == PushTTask.judge(scene)

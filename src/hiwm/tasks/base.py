@@ -103,6 +103,16 @@ class Task(gym.Env, abc.ABC):
         return cls.progress(scene), cls.is_success(scene), cls.is_terminal_success(scene)
 
     @classmethod
+    def judge_batch(cls, scenes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """scenes (B, D_scene) -> progress (B,) float, is_success (B,) bool, is_terminal_success (B,) bool.
+
+        ``judge`` on each scene; tasks override with a vectorised version that gives the same answers.
+        """
+        judged = [cls.judge(s) for s in scenes]
+        return (np.array([j[0] for j in judged], dtype=np.float64), np.array([j[1] for j in judged], dtype=bool),
+                np.array([j[2] for j in judged], dtype=bool))
+
+    @classmethod
     def is_terminal_success(cls, scene: np.ndarray) -> bool:
         """Where the episode ends early on success (gym-pusht: coverage 0.95); default: ``is_success``."""
         return cls.is_success(scene)

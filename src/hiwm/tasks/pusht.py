@@ -27,7 +27,6 @@ import os
 import cv2
 import gymnasium as gym
 import numpy as np
-import shapely
 
 from hiwm.errors import HiwmError
 from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY, Task, TaskSpec, check_action
@@ -105,15 +104,61 @@ def pose_from_keypoints(kp) -> np.ndarray:
     return np.stack([px, py, wrap_angle(angle)], axis=-1)
 
 
-_GOAL_POLYGON = shapely.Polygon(transform(T_OUTLINE, GOAL_POSE))
-_GOAL_AREA = _GOAL_POLYGON.area
-shapely.prepare(_GOAL_POLYGON)
+# The T as its two rectangles (x0, x1, y0, y1) in the body frame: the bar and the stem of T_OUTLINE.
+T_RECTS = ((-60.0, 60.0, 0.0, 30.0), (-15.0, 15.0, 30.0, 120.0))
+_T_AREA = sum((x1 - x0) * (y1 - y0) for x0, x1, y0, y1 in T_RECTS)
+_GOAL_X, _GOAL_Y, _GOAL_A = GOAL_POSE.tolist()
+_GOAL_C, _GOAL_S = math.cos(_GOAL_A), math.sin(_GOAL_A)
 
 
 def coverage(block_pose) -> float:
-    """Fraction of the goal T covered by the block at this pose."""
-    block = shapely.Polygon(transform(T_OUTLINE, block_pose))
-    return float(_GOAL_POLYGON.intersection(block).area / _GOAL_AREA)
+    """Fraction of the goal T covered by the block at this pose: area(goal T & block T) / area(T).
+
+    Exact polygon clipping in plain Python floats (~20-45 us, against ~130 us for the same area through
+    shapely/GEOS, which it matches to ~1e-15: tests/tasks/test_pusht.py). Both T's are unions of two
+    rectangles with disjoint interiors, so the overlap is the sum of the four rectangle-rectangle overlaps;
+    in the goal's frame the goal's rectangles are axis-aligned boxes, and each of the block's rectangles is
+    clipped against each box (Sutherland-Hodgman) unless their bounding boxes settle it.
+    """
+    px, py, pa = np.asarray(block_pose, dtype=np.float64).tolist()
+    dx, dy = px - _GOAL_X, py - _GOAL_Y
+    ox, oy = _GOAL_C * dx + _GOAL_S * dy, -_GOAL_S * dx + _GOAL_C * dy  # the block's origin in the goal's frame
+    c, s = math.cos(pa - _GOAL_A), math.sin(pa - _GOAL_A)
+    total = 0.0
+    for x0, x1, y0, y1 in T_RECTS:
+        quad = [(ox + c * x - s * y, oy + s * x + c * y) for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
+        xs, ys = [q[0] for q in quad], [q[1] for q in quad]
+        lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)
+        for gx0, gx1, gy0, gy1 in T_RECTS:
+            if hi_x <= gx0 or lo_x >= gx1 or hi_y <= gy0 or lo_y >= gy1:
+                continue  # no overlap
+            poly = quad
+            # each side of the box: (axis, bound, +1 keeps coordinates >= bound / -1 keeps <=, already inside?)
+            for axis, bound, sign, inside in ((0, gx0, 1.0, lo_x >= gx0), (0, gx1, -1.0, hi_x <= gx1),
+                                              (1, gy0, 1.0, lo_y >= gy0), (1, gy1, -1.0, hi_y <= gy1)):
+                if not inside:
+                    poly = _clip(poly, axis, bound, sign)
+                    if not poly:
+                        break
+            if len(poly) >= 3:
+                total += 0.5 * abs(sum(p[0] * q[1] - q[0] * p[1] for p, q in zip(poly, poly[1:] + poly[:1])))
+    return total / _T_AREA
+
+
+def _clip(poly: list, axis: int, bound: float, sign: float) -> list:
+    """A convex polygon (list of (x, y)) cut to the half-plane sign * (p[axis] - bound) >= 0."""
+    out = []
+    prev = poly[-1]
+    d_prev = sign * (prev[axis] - bound)
+    for cur in poly:
+        d_cur = sign * (cur[axis] - bound)
+        if (d_cur >= 0) != (d_prev >= 0):  # the edge crosses the line: keep the crossing point
+            t = d_prev / (d_prev - d_cur)
+            out.append((prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])))
+        if d_cur >= 0:
+            out.append(cur)
+        prev, d_prev = cur, d_cur
+    return out
 
 
 # ---------------------------------------------------------------- physics ----

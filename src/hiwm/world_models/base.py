@@ -81,11 +81,13 @@ class WorldModel(torch.nn.Module, abc.ABC):
         """obs: dict of (B, D) arrays (one time step) -> state at rest at that observation."""
 
     @abc.abstractmethod
-    def step(self, state: WMState, action) -> tuple[WMState, dict, dict]:
+    def step(self, state: WMState, action, judge: bool = True) -> tuple[WMState, dict, dict]:
         """action (B, A) -> (next state, predicted obs dict of (B, D) arrays, info).
 
-        info: ``uncertainty`` (B,) ensemble disagreement, ``progress`` (B,), ``is_success`` (B,) bool,
-        ``scene`` (B, D_scene).
+        info: ``scene`` (B, D_scene), ``uncertainty`` (B,) ensemble disagreement, and, from the task's success
+        judge on the predicted scene (``task.judge_batch``, the same test as the simulator's), ``progress``
+        (B,), ``is_success`` (B,) bool, ``terminal_success`` (B,) bool. ``judge=False`` leaves those three
+        out: the dynamics alone, for callers that judge later or never (the judge is ~10-20% of a batch-1 step).
         """
 
     def observation_for_seed(self, seed: int) -> dict:

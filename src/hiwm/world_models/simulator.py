@@ -77,7 +77,9 @@ class SimulatorModel(WorldModel):
                             "(observation_for_seed); a full physical state cannot be read off an observation")
         return at_rest(self.task.scene_of(obs))
 
-    def step(self, state: WMState, action) -> tuple[WMState, dict, dict]:
+    def step(self, state: WMState, action, judge: bool = True) -> tuple[WMState, dict, dict]:
+        """The simulator judges every step anyway (it is the real world's own info), so ``judge=False`` only
+        leaves the judge's keys out of ``info``, as the interface says."""
         action = np.asarray(action.detach().cpu().numpy() if isinstance(action, torch.Tensor) else action, np.float64)
         if action.ndim == 1:
             action = action[None]
@@ -99,4 +101,6 @@ class SimulatorModel(WorldModel):
                 "progress": np.array([i["progress"] for i in infos]),
                 "is_success": np.array([i["is_success"] for i in infos]),
                 "terminal_success": np.array([i["success_95"] for i in infos])}
+        if not judge:
+            info = {k: info[k] for k in ("scene", "uncertainty")}
         return new, self.task.observe_lowdim(scene), info
