@@ -12,10 +12,10 @@ predicted observation at node i and the action taken from it (into node i+1); ``
 
 from __future__ import annotations
 
-import numpy as np
-
 import logging
 from pathlib import Path
+
+import numpy as np
 
 from hiwm.data import DatasetWriter, LeRobotDataset, standard_features
 from hiwm.session.tree import RolloutTree
@@ -67,21 +67,29 @@ def exportable_branches(tree: RolloutTree, only_kept: bool = False) -> list[int]
     return out
 
 
-def correction_episodes(roots) -> list[dict]:
-    """Episodes of corrections datasets with ``train_mask``: the corrective steps each branch adds itself.
+def correction_episodes(roots, outcomes: bool = True) -> list[dict]:
+    """Episodes of corrections datasets with ``train_mask``: what each branch adds itself to training.
 
-    Windows start only on those steps and only their actions count in the loss (data/windows.py), so a
-    correction shared by a branch and its descendants is learned once.
+    Always the branch's own corrective steps. With ``outcomes`` (the protocol: "the corrective segments and
+    the branches' outcomes are added"), a branch the judge called successful also adds the policy's own
+    steps after the hand-back, up to the first step judged a success: the recovery the correction made
+    possible. Windows start only on masked steps and only their actions count in the loss
+    (data/windows.py), so a step shared by a branch and its descendants is learned once.
     """
-    from hiwm.data import LeRobotDataset
-
     out = []
     for root in [roots] if isinstance(roots, (str, bytes)) or hasattr(roots, "__fspath__") else roots:
         ds = LeRobotDataset(root)
         for i in range(ds.num_episodes):
             ep = ds.episode(i, decode_images=False)
-            ep["train_mask"] = ep["intervention"] & ep.get("on_branch", True)
-            if ep["train_mask"].any():
+            own = np.asarray(ep.get("on_branch", np.ones(len(ep["action"]), bool)), bool)
+            mask = ep["intervention"] & own
+            if outcomes and mask.any() and ds.episodes[i].get("outcome") == "success":
+                t = np.arange(len(mask))
+                done = np.flatnonzero(ep["next.success"] & (t >= np.flatnonzero(mask)[0]))
+                end = done[0] if len(done) else len(mask) - 1
+                mask = mask | (own & (t >= np.flatnonzero(mask)[0]) & (t <= end))
+            ep["train_mask"] = mask
+            if mask.any():
                 out.append(ep)
     return out
 
