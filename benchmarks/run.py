@@ -55,9 +55,11 @@ def default_models(policy_dir: str | None, wm_dir: str | None):
         policy = load_policy(policy_dir)
     else:
         policy = make_policy("diffusion", action_dim=2, feature_dims={STATE_KEY: 2, ENV_KEY: 16}, down_dims=(32, 64, 128))
-        lo, hi = np.zeros(18, np.float32), np.full(18, 512.0, np.float32)
-        policy.set_stats({STATE_KEY: {"min": lo[:2], "max": hi[:2]}, ENV_KEY: {"min": lo[:16], "max": hi[:16]},
-                          "action": {"min": lo[:2], "max": hi[:2]}})
+        def box(n: int) -> dict:  # the workspace as uniform stats; speed does not depend on them
+            lo, hi = np.zeros(n, np.float32), np.full(n, 512.0, np.float32)
+            return {"min": lo, "max": hi, "mean": (lo + hi) / 2, "std": (hi - lo) / np.sqrt(12)}
+
+        policy.set_stats({STATE_KEY: box(2), ENV_KEY: box(16), "action": box(2)})
     return policy.eval(), wm
 
 
