@@ -20,7 +20,7 @@ import torch
 
 from hiwm.errors import HiwmError
 from hiwm.tasks import task_class
-from hiwm.tasks.base import check_action
+from hiwm.tasks.base import IMAGE_KEY, check_action
 from hiwm.world_models.base import WORLD_MODELS, WMState, WorldModel, WorldModelConfig
 
 
@@ -31,7 +31,7 @@ class SimulatorConfig(WorldModelConfig):
 
 
 def _key(obs: dict) -> bytes:
-    return b"".join(np.ascontiguousarray(obs[k], dtype=np.float64).tobytes() for k in sorted(obs) if k != "observation.image")
+    return b"".join(np.ascontiguousarray(obs[k], dtype=np.float64).tobytes() for k in sorted(obs) if k != IMAGE_KEY)
 
 
 @WORLD_MODELS.register("simulator")
@@ -57,7 +57,7 @@ class SimulatorModel(WorldModel):
 
     def initial_state(self, obs: dict) -> WMState:
         obs = {k: np.asarray(v) for k, v in obs.items()}
-        batched = {k: (v if v.ndim == 2 else v[None]) for k, v in obs.items() if k != "observation.image"}
+        batched = {k: (v if v.ndim == 2 else v[None]) for k, v in obs.items() if k != IMAGE_KEY}
         n = len(next(iter(batched.values())))
         snaps = []
         for i in range(n):

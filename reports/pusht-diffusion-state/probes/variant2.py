@@ -1,0 +1,26 @@
+"""Hi-WM campaign variant on the s3 run's base + WM (with outcomes), fine-tuned the pipeline's way, val eval."""
+import sys, json, time, shutil
+from pathlib import Path
+from hiwm.pipeline import Pipeline, PipelineConfig, VALIDATION_SEED, SEEDS
+from hiwm.data import LeRobotDataset
+from hiwm.session.campaign import run_campaign
+from hiwm.session.operators import OperatorConfig
+from hiwm.world_models import load_world_model
+from hiwm.policies import load_policy
+from hiwm.evaluation.runner import rollout
+from hiwm.tasks.vector import SimVecEnv
+name, opkw = sys.argv[1], json.loads(sys.argv[2])
+src = Path("/work/main/runs/pusht-s3"); out = Path("/tmp/exp/var2") / name
+(out / "policies").mkdir(parents=True, exist_ok=True)
+if not (out / "policies/base").exists():
+    shutil.copytree(src / "policies/base", out / "policies/base")
+pl = Pipeline(PipelineConfig(eval_seed=VALIDATION_SEED), out, progress=False)
+base = load_policy(src / "policies/base"); wm = load_world_model(src / "world_model")
+t = time.time()
+cost = run_campaign(base, wm, list(range(SEEDS["hiwm"], SEEDS["hiwm"] + 1000)), out / "camp", OperatorConfig(**opkw), progress=False)
+cost.pop("events"); print("campaign", round(time.time() - t), cost, flush=True)
+demos = LeRobotDataset(src / "data/demos")
+for nm, root in (("ref", src / "hiwm/corrections"), (name, out / "camp/corrections")):
+    p = pl.finetune(nm, demos, pl.correction_windows(base, root))
+    r = rollout(SimVecEnv("pusht"), p, list(range(9000, 9100)), 300, seed=5, progress=False)
+    print(nm, "val sim", r.success.mean(), flush=True)
