@@ -1,4 +1,5 @@
-"""What a corrections dataset adds to training: the corrective steps, and a successful branch's recovery."""
+"""What a corrections dataset adds to training: the corrective steps, a successful branch's recovery, and a
+successful policy re-run from a hand-back node (its correction lies on an ancestor branch)."""
 
 import numpy as np
 
@@ -25,10 +26,13 @@ def test_masks_hold_corrections_and_successful_recoveries(tmp_path):
     with DatasetWriter.create(tmp_path, fps=10, features=correction_features(PushTTask.spec_)) as w:
         _branch(30, (10, 15), 10, 22, "success", w)   # corrected at 10-14, judged success from step 22
         _branch(30, (10, 15), 10, 99, "failure", w)   # corrected, then failed anyway
-        _branch(30, (5, 8), 10, 99, "success", w)     # its correction belongs to an ancestor branch
+        _branch(30, (5, 8), 10, 99, "failure", w)     # a re-run from the hand-back at 8 that failed: nothing
+        _branch(30, (5, 8), 10, 25, "success", w)     # one that succeeded: its own steps up to success
     eps = correction_episodes(tmp_path)
-    assert len(eps) == 2
+    assert len(eps) == 3
     np.testing.assert_array_equal(np.flatnonzero(eps[0]["train_mask"]), np.arange(10, 23))  # correction + recovery
     np.testing.assert_array_equal(np.flatnonzero(eps[1]["train_mask"]), np.arange(10, 15))  # correction only
+    np.testing.assert_array_equal(np.flatnonzero(eps[2]["train_mask"]), np.arange(10, 26))
     only = correction_episodes(tmp_path, outcomes=False)
+    assert len(only) == 2, "without outcomes a re-run adds nothing"
     np.testing.assert_array_equal(np.flatnonzero(only[0]["train_mask"]), np.arange(10, 15))

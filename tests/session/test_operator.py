@@ -45,6 +45,22 @@ def test_operator_protocol_on_one_session(policy, world_model, obs0):
     assert all(s.tree.branches[b].outcome in ("success", "failure") for b in range(1, 4))
 
 
+def test_resamples_rerun_the_policy_from_each_hand_back_for_free(policy, world_model, obs0):
+    cfg = OperatorConfig(horizon=4, rollback=3, branches=2, budget=8, disagree=0.0, patience=1, warmup=5,
+                         max_corrections=1, resamples=2)
+    s = Session.start(policy, world_model, obs0, SessionConfig(max_steps=30, seed=0))
+    op = ScriptedOperator("pusht", cfg, seed=0)
+    stats = op.run(s)
+    assert stats.operator_steps == 8 and stats.branches == 2 and stats.resamples == 4
+    reruns = [b for b in s.tree.branches.values() if s.tree.get(b.root_node).intervention]
+    assert len(reruns) == 4, "two re-runs from each branch's hand-back node"
+    for b in reruns:  # no operator step of their own; judged, and kept exactly when successful
+        own = [n for n in s.tree.path(b.leaf) if n.branch_id == b.id]
+        assert own and not any(n.intervention for n in own) and own[-1].depth == 30
+        assert b.keep == (b.outcome == "success")
+    assert stats.resample_successes == sum(b.outcome == "success" for b in reruns)
+
+
 def test_campaign_writes_corrections_and_resumes(policy, world_model, tmp_path):
     cfg = OperatorConfig(horizon=3, rollback=2, branches=2, budget=12, disagree=0.0, patience=1, warmup=3)
     seeds = [20000, 20001, 20002, 20003]
@@ -79,7 +95,7 @@ def test_missing_or_wrong_task_defaults_are_one_line_errors():
     import pytest
 
     from hiwm.errors import HiwmError
-    from hiwm.tasks import TaskSpec
+    from hiwm.tasks import TaskSpec, task_class
 
     bare = TaskSpec("bare", 10, 10, (0.0,), (1.0,), 1, 1, 2)
     with pytest.raises(HiwmError, match="no operator default for 'disagree'"):
@@ -87,6 +103,8 @@ def test_missing_or_wrong_task_defaults_are_one_line_errors():
     with pytest.raises(HiwmError, match="action_weights"):
         OperatorConfig(disagree=1, patience=1, stall_steps=1, stall_gain=0.1, warmup=0,
                        action_weights=(1.0, 1.0)).for_task(bare)
+    with pytest.raises(HiwmError, match="branch_variety"):
+        OperatorConfig(branch_variety="wild").for_task(task_class("pusht").spec_)
 
 
 def test_gripper_disagreement_weighs_position_and_grasp():

@@ -83,11 +83,15 @@ def correction_episodes(roots, outcomes: bool = True) -> list[dict]:
             ep = ds.episode(i, decode_images=False)
             own = np.asarray(ep.get("on_branch", np.ones(len(ep["action"]), bool)), bool)
             mask = ep["intervention"] & own
-            if outcomes and mask.any() and ds.episodes[i].get("outcome") == "success":
+            # where the branch's own learning starts: its first corrective step, or, for a policy
+            # continuation re-run from a hand-back node (operator's resamples), its first own step
+            starts = np.flatnonzero(mask) if mask.any() else \
+                np.flatnonzero(own) if ep["intervention"][~own].any() else []
+            if outcomes and len(starts) and ds.episodes[i].get("outcome") == "success":
                 t = np.arange(len(mask))
-                done = np.flatnonzero(ep["next.success"] & (t >= np.flatnonzero(mask)[0]))
+                done = np.flatnonzero(ep["next.success"] & (t >= starts[0]))
                 end = done[0] if len(done) else len(mask) - 1
-                mask = mask | (own & (t >= np.flatnonzero(mask)[0]) & (t <= end))
+                mask = mask | (own & (t >= starts[0]) & (t <= end))
             ep["train_mask"] = mask
             if mask.any():
                 out.append(ep)

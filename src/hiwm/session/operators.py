@@ -29,6 +29,7 @@ from hiwm.tasks import TaskSpec, make_expert, task_class
 log = logging.getLogger(__name__)
 
 
+BRANCH_VARIETIES = ("noise", "alternatives")
 TASK_DEFAULTS = ("disagree", "action_weights", "patience", "stall_steps", "stall_gain", "warmup")
 
 
@@ -48,7 +49,10 @@ class OperatorConfig:
     stall_gain: float | None = None
     warmup: int | None = None  # steps after the start or a hand-back before judging
     branch_skill: float = 0.9  # expert skill on branches after the first
+    branch_variety: str = "noise"  # branches after the first: "noise" (at branch_skill) or "alternatives"
+    #                                (full skill, the k-th best distinct first move: Expert.prefer)
     max_corrections: int = 3  # corrections along one main line (deeper failures are left)
+    resamples: int = 0  # extra policy continuations from each hand-back node (cached: no operator steps)
 
     def for_task(self, spec: TaskSpec) -> "OperatorConfig":
         """A copy with every None threshold taken from the task's defaults; one missing is a HiwmError."""
@@ -60,6 +64,8 @@ class OperatorConfig:
                     raise HiwmError(f"{spec.name}: no operator default for {name!r}; set it in the operator config")
                 filled[name] = defaults.get(name)
         out = replace(self, **filled)
+        if out.branch_variety not in BRANCH_VARIETIES:
+            raise HiwmError(f"branch_variety must be one of {BRANCH_VARIETIES}, got {out.branch_variety!r}")
         if out.action_weights is not None and len(out.action_weights) != spec.action_dim:
             raise HiwmError(f"{spec.name}: operator action_weights need {spec.action_dim} entries, got {out.action_weights}")
         return out
@@ -71,6 +77,8 @@ class OperatorStats:
     failure_states: int = 0
     branches: int = 0
     branch_successes: int = 0
+    resamples: int = 0  # policy continuations re-run from hand-back nodes
+    resample_successes: int = 0  # ... judged successful, so kept as the branch's outcomes
 
 
 class FailureDetector:
@@ -145,15 +153,20 @@ class ScriptedOperator:
             session.roll_back(start.id)
             branch = session.branch()
             session.take_over()
-            skill = 1.0 if k == 0 else self.cfg.branch_skill
+            alternatives = self.cfg.branch_variety == "alternatives"
+            skill = 1.0 if k == 0 or alternatives else self.cfg.branch_skill
             expert = make_expert(self.task_name, skill=skill, seed=self.seed * 7919 + failure_node * 31 + k)
+            if alternatives:
+                expert.prefer(k)
             for _ in range(self.cfg.horizon):
                 session.act(expert.act(session.node.obs))
                 self.stats.operator_steps += 1
                 if session.phase != Phase.CORRECTING:
                     break
-            if session.phase == Phase.CORRECTING:
+            handed_back = session.phase == Phase.CORRECTING
+            if handed_back:
                 session.hand_back()
+            handback = session.cursor
             self.stats.branches += 1
             # the first continuation is the main line and may be corrected again; the others just run out
             self._drive(session, corrections + 1, correct=(k == 0))
@@ -161,6 +174,21 @@ class ScriptedOperator:
                 session.tree.branches[b].outcome == "success" for b in _descendant_branches(session, branch.id)
             ):
                 self.stats.branch_successes += 1
+            if handed_back:
+                self._resample(session, handback)
+
+    def _resample(self, session: Session, handback: int) -> None:
+        """Re-run the policy from the cached hand-back node ``resamples`` times (its sampling differs by
+        node count); the successful continuations are kept as outcomes of the correction."""
+        for _ in range(self.cfg.resamples):
+            session.roll_back(handback)
+            rerun = session.branch()
+            session.resume()
+            self._drive(session, self.cfg.max_corrections, correct=False)
+            won = session.tree.branches[rerun.id].outcome == "success"
+            session.mark(rerun.id, keep=won)
+            self.stats.resamples += 1
+            self.stats.resample_successes += int(won)
 
 
 def _descendant_branches(session: Session, branch_id: int) -> list[int]:

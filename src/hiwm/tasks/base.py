@@ -192,6 +192,10 @@ class Expert(abc.ABC):
     def reset(self) -> None:
         """Forget any plan (a new episode, or a state handed over mid-episode)."""
 
+    def prefer(self, rank: int) -> None:
+        """Make the next plan take the ``rank``-th best distinct option (0: the best) at full care: another
+        clean way to go on, as a person's second attempt would be. Experts with one way only ignore it."""
+
     @abc.abstractmethod
     def act(self, obs: dict) -> np.ndarray:
         """obs: one observation dict -> action (A,)."""
