@@ -20,11 +20,11 @@ def test_loss_regresses_noise_minus_actions_at_the_interpolant(monkeypatch):
     batch = train_batch(policy, 8)
     seen = {}
 
-    def velocity(x_t, t, cache):
+    def network(x_t, t, cache):
         seen["x_t"], seen["t"] = x_t, t
         return torch.zeros_like(x_t)
 
-    monkeypatch.setattr(policy, "velocity", velocity)
+    monkeypatch.setattr(policy, "network", network)
     torch.manual_seed(1)
     loss, _ = policy(batch)
     torch.manual_seed(1)
@@ -67,6 +67,19 @@ def test_generate_integrates_from_noise_at_t1_to_t0(monkeypatch):
     assert times == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2])
 
 
+def test_sample_prediction_learns_the_chunk_and_integrates_through_its_velocity(monkeypatch):
+    """With prediction_type "sample" the loss targets the clean chunk, and v = (x_t - sample) / t: a network
+    that always answers the chunk a takes any x_1 to exactly a."""
+    policy = make_tiny("flow", prediction_type="sample", clip_sample=False, num_inference_steps=5)
+    obs = torch.zeros(3, policy.config.n_obs_steps, policy.config.obs_dim)
+    a = torch.full((3, policy.config.horizon, 2), 0.25)
+    monkeypatch.setattr(policy, "network", lambda x_t, t, cache: a)
+    torch.testing.assert_close(policy.generate(obs, torch.Generator().manual_seed(1)), a)
+    torch.manual_seed(0)
+    loss, _ = policy.compute_loss(obs, torch.full_like(a, 0.75), torch.zeros(3, policy.config.horizon, dtype=torch.bool))
+    torch.testing.assert_close(loss, torch.tensor(0.25))  # (0.25 - 0.75)^2: the chunk is the target
+
+
 def test_prefix_cache_equals_one_masked_pass():
     """Observation tokens see only each other, action tokens see everything: computing the prefix once and
     reusing its keys/values gives exactly what one joint pass with that block mask gives."""
@@ -95,7 +108,8 @@ def test_time_embedding_separates_nearby_times():
 
 def test_flow_config_errors():
     for overrides, needle in [({"d_model": 30, "n_heads": 4}, "divisible"), ({"num_inference_steps": 0}, "num_inference_steps"),
-                              ({"time_beta_alpha": 0.0}, "Beta"), ({"dropout": 1.0}, "dropout"), ({"time_min": 1.0}, "time_min")]:
+                              ({"time_beta_alpha": 0.0}, "Beta"), ({"dropout": 1.0}, "dropout"), ({"time_min": 1.0}, "time_min"),
+                              ({"prediction_type": "epsilon"}, "prediction_type")]:
         with pytest.raises(HiwmError, match=needle) as info:
             make_policy("flow", **tiny_config("flow", **overrides))
         assert "\n" not in str(info.value)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from hiwm.errors import HiwmError
 from hiwm.policies.base import PolicyConfig
 
+PREDICTION_TYPES = ("velocity", "sample")
+
 
 @dataclass
 class FlowConfig(PolicyConfig):
@@ -31,6 +33,9 @@ class FlowConfig(PolicyConfig):
     time_beta_beta: float = 1.0
     time_min: float = 0.001
     clip_sample: bool = True
+    # what the network outputs: "velocity" (pi0: u = noise - actions) or "sample" (the clean chunk, from which
+    # the velocity is (x_t - sample) / t); as for the diffusion backbone, "sample" fits in far fewer CPU steps
+    prediction_type: str = "velocity"
 
     def validate(self) -> None:
         super().validate()
@@ -47,3 +52,5 @@ class FlowConfig(PolicyConfig):
             raise HiwmError(f"flow time Beta parameters must be > 0, got ({self.time_beta_alpha}, {self.time_beta_beta})")
         if not 0.0 <= self.time_min < 1.0:
             raise HiwmError(f"flow time_min must be in [0, 1), got {self.time_min}")
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise HiwmError(f"flow prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}")

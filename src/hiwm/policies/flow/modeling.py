@@ -61,12 +61,20 @@ class FlowPolicy(Policy):
         """obs: (B, T_obs, F) features -> the transformer's per-layer cache of the observation tokens."""
         return self.transformer.encode_prefix(self.obs_in(obs) + self.obs_pos)
 
-    def velocity(self, x_t: torch.Tensor, t: torch.Tensor, cache: list[KV]) -> torch.Tensor:
-        """x_t: (B, H, A) noisy chunk, t: (B,) times, cache from ``encode_observations`` -> v: (B, H, A)."""
+    def network(self, x_t: torch.Tensor, t: torch.Tensor, cache: list[KV]) -> torch.Tensor:
+        """x_t: (B, H, A) noisy chunk, t: (B,) times, cache from ``encode_observations`` -> (B, H, A): the
+        velocity or the clean chunk, as ``prediction_type`` says."""
         h = self.action_in(x_t)  # (B, H, d)
         tau = time_embedding(t, h.shape[-1]).to(h.dtype)[:, None].expand_as(h)
         tokens = self.action_time_mlp(torch.cat([h, tau], dim=-1)) + self.action_pos
         return self.action_out(self.transformer.decode(tokens, cache))
+
+    def velocity(self, x_t: torch.Tensor, t: torch.Tensor, cache: list[KV]) -> torch.Tensor:
+        """x_t: (B, H, A), t: (B,), cache -> the velocity v: (B, H, A) that integration follows."""
+        out = self.network(x_t, t, cache)
+        if self.config.prediction_type == "sample":  # x_t = t * noise + (1 - t) * a  =>  v = (x_t - a) / t
+            return (x_t - out) / t[:, None, None].clamp_min(1e-3)
+        return out
 
     def sample_time(self, batch: int, device: torch.device) -> torch.Tensor:
         """(batch,) training times in [time_min, 1] from the Beta distribution (torch's global RNG)."""
@@ -78,7 +86,8 @@ class FlowPolicy(Policy):
     def compute_loss(
         self, obs: torch.Tensor, action: torch.Tensor, action_is_pad: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        """obs: (B, T_obs, F), action: (B, H, A), action_is_pad: (B, H) -> masked MSE of the velocity.
+        """obs: (B, T_obs, F), action: (B, H, A), action_is_pad: (B, H) -> masked MSE of the velocity (or of
+        the clean chunk, with ``prediction_type`` "sample").
 
         Noise and times come from torch's global RNG, which the training loop seeds.
         """
@@ -86,8 +95,9 @@ class FlowPolicy(Policy):
         t = self.sample_time(action.shape[0], action.device)
         tb = t[:, None, None]
         x_t = tb * noise + (1 - tb) * action
-        pred = self.velocity(x_t, t, self.encode_observations(obs))
-        loss = masked_mse(pred, noise - action, action_is_pad)
+        pred = self.network(x_t, t, self.encode_observations(obs))
+        target = action if self.config.prediction_type == "sample" else noise - action
+        loss = masked_mse(pred, target, action_is_pad)
         return loss, {"loss": loss.detach()}
 
     @torch.inference_mode()
