@@ -6,6 +6,10 @@ progress stalls; then it rolls back r steps from where it noticed, and from that
 state gives K corrective continuations of H steps each (the first at full skill, the others a little
 varied, as a person's repeated attempts would be), handing back to the policy after each. The first
 branch carries on and may be corrected again; the others run to their end, so each gets an outcome.
+Two options, both off by default because they did not help on Push-T's validation seeds
+(reports/pusht-diffusion-state, session 4): ``resamples`` re-runs the policy from each cached hand-back node
+(free in operator time, +3 points, inside the noise) and ``branch_variety="alternatives"`` makes the later
+branches clean but different pushes instead of noisy ones (-13 points: fewer successes, conflicting labels).
 
 When it takes over is the task's business: the thresholds default to ``TaskSpec.extra["operator"]``
 (Push-T: targets 60 px apart for 6 steps, no progress gain for 50; the gripper tasks: targets 6 cm apart,
