@@ -74,3 +74,15 @@ def test_demo_keeps_the_pipeline_sizes_for_its_backbone_and_takes_another():
     assert demo_policy(pipeline, args) == {"type": "flow", "n_layers": 3}
     with pytest.raises(HiwmError, match="down_dims is not an option of the flow backbone"):
         demo_policy(pipeline, parser.parse_args(["demo", "--policy.type", "flow", "--policy.down_dims", "8", "16"]))
+
+
+def test_demo_step_options_reach_the_pipeline_and_default_to_the_protocol():
+    from hiwm.cli import demo_config
+    from hiwm.pipeline import PipelineConfig
+
+    parser, default = build_parser(), PipelineConfig()
+    cfg = demo_config(parser.parse_args(["demo", "--task", "rope-route"]))
+    assert (cfg.task, cfg.policy_steps, cfg.finetune_steps) == ("rope-route", default.policy_steps, default.finetune_steps)
+    cfg = demo_config(parser.parse_args(["demo", "--policy-steps", "12000", "--finetune-steps", "2000", "--demos", "7"]))
+    assert (cfg.policy_steps, cfg.finetune_steps, cfg.demos) == (12000, 2000, 7)
+    assert parser.parse_args(["sweep-demos", "--policy-steps", "3000"]).policy_steps == 3000

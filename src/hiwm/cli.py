@@ -37,18 +37,13 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def cmd_demo(a) -> int:
     from hiwm.evaluation.report import table, write_report
-    from hiwm.pipeline import Pipeline, PipelineConfig
+    from hiwm.pipeline import Pipeline
     from hiwm.training import dist_info
 
     if dist_info().enabled:
         raise HiwmError("hiwm demo runs in one process; use torchrun with train-policy, train-wm or post-train")
 
-    cfg = PipelineConfig.quick(task=a.task, seed=a.seed, device=a.device) if a.quick else \
-        PipelineConfig(task=a.task, seed=a.seed, device=a.device)
-    if a.demos:
-        cfg.demos = a.demos
-    cfg.hg_dagger = a.hg_dagger
-    cfg.policy = demo_policy(cfg.policy, a)
+    cfg = demo_config(a)
     run_dir = Path(a.out or f"runs/{a.task}-{'quick' if a.quick else 'full'}-seed{a.seed}")
     t = time.perf_counter()
     results = Pipeline(cfg, run_dir, progress=not a.no_progress).run()
@@ -58,6 +53,23 @@ def cmd_demo(a) -> int:
     print(table(results))
     print(f"\nreport: {path}  (run folder {run_dir}, {time.perf_counter() - t:.0f} s)")
     return 0
+
+
+def demo_config(a) -> "PipelineConfig":
+    """The pipeline settings of ``hiwm demo``: the protocol's defaults (or --quick's), with the options given."""
+    from hiwm.pipeline import PipelineConfig
+
+    cfg = PipelineConfig.quick(task=a.task, seed=a.seed, device=a.device) if a.quick else \
+        PipelineConfig(task=a.task, seed=a.seed, device=a.device)
+    if a.demos:
+        cfg.demos = a.demos
+    if a.policy_steps:
+        cfg.policy_steps = a.policy_steps
+    if a.finetune_steps:
+        cfg.finetune_steps = a.finetune_steps
+    cfg.hg_dagger = a.hg_dagger
+    cfg.policy = demo_policy(cfg.policy, a)
+    return cfg
 
 
 def demo_policy(pipeline_policy: dict, a) -> dict:
@@ -208,6 +220,8 @@ def cmd_sweep_demos(a) -> int:
     from hiwm.pipeline import PipelineConfig
 
     cfg = PipelineConfig(task=a.task, seed=a.seed, device=a.device, play_episodes=0)
+    if a.policy_steps:
+        cfg.policy_steps = a.policy_steps
     out = demo_sweep(cfg, a.counts, a.out, episodes=a.episodes, progress=not a.no_progress)
     for n, r in out["counts"].items():
         print(f"{n:4d} demos: {100 * r['sim_success']:.0f}% [{100 * r['sim_ci95'][0]:.0f}, {100 * r['sim_ci95'][1]:.0f}]")
@@ -228,6 +242,14 @@ def cmd_studio(a) -> int:
     return 0
 
 
+def _step_options(p: argparse.ArgumentParser, finetune: bool) -> None:
+    """Optimizer-step counts of the pipeline's trainings (defaults: PipelineConfig's, 6 000 and 1 000)."""
+    p.add_argument("--policy-steps", type=int, default=None, help="base policy training steps (default 6000)")
+    if finetune:
+        p.add_argument("--finetune-steps", type=int, default=None,
+                       help="fine-tuning steps, the same for every post-trained variant (default 1000)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hiwm.policies.options import add_policy_options  # the options come from the policy registry
 
@@ -241,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--demos", type=int, default=None, help="number of expert demonstrations")
     d.add_argument("--out", default=None, help="run folder (default runs/<task>-<full|quick>-seed<seed>)")
     d.add_argument("--report", default=None, help="report folder (default <run folder>/report)")
+    _step_options(d, finetune=True)
     d.add_argument("--hg-dagger", action="store_true",
                    help="also run the Real HG-DAgger reference: the same operator and budget acting in the simulator")
     _common(d)
@@ -329,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--counts", type=int, nargs="+", default=[10, 20, 40])
     sw.add_argument("--episodes", type=int, default=100)
     sw.add_argument("--out", default="runs/sweep")
+    _step_options(sw, finetune=False)
     _common(sw)
     sw.set_defaults(fn=cmd_sweep_demos)
 
