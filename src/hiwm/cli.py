@@ -8,8 +8,12 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hiwm.errors import HiwmError
+
+if TYPE_CHECKING:  # the pipeline imports torch: only load it for commands that need it
+    from hiwm.pipeline import PipelineConfig
 
 log = logging.getLogger("hiwm")
 
@@ -55,7 +59,7 @@ def cmd_demo(a) -> int:
     return 0
 
 
-def demo_config(a) -> "PipelineConfig":
+def demo_config(a) -> PipelineConfig:
     """The pipeline settings of ``hiwm demo``: the protocol's defaults (or --quick's), with the options given."""
     from hiwm.pipeline import PipelineConfig
 
