@@ -1,6 +1,7 @@
 """A Hi-WM campaign variant on a finished run's base + world model, fine-tuned the pipeline's way, scored on
 the validation seeds 9 000-9 099 (sampling seed 5). Also scores the run's own policies there.
-Usage: python campaign_val.py RUN_DIR OUT_DIR NAME OPERATOR_JSON   (NAME "existing" scores base/wm_cl/hiwm)."""
+Usage: python campaign_val.py RUN_DIR OUT_DIR NAME OPERATOR_JSON   (NAME "existing" scores base/wm_cl/hiwm;
+"control" fine-tunes on the demonstrations alone, the same steps)."""
 import json
 import shutil
 import sys
@@ -35,6 +36,9 @@ if not (out / "policies/base").exists():
     shutil.copytree(src / "policies/base", out / "policies/base")
 pl = Pipeline(PipelineConfig(**{**cfg.__dict__, "eval_seed": VALIDATION_SEED}), out, progress=False)
 base, wm = load_policy(src / "policies/base"), load_world_model(src / "world_model")
+if name == "control":
+    score(name, pl.finetune(name, LeRobotDataset(src / "data/demos"), None))
+    sys.exit()
 t = time.time()
 cost = run_campaign(base, wm, list(range(SEEDS["hiwm"], SEEDS["hiwm"] + 1000)), out / "camp", OperatorConfig(**opkw),
                     progress=False, max_steps=cfg.steps_per_episode)
