@@ -86,3 +86,11 @@ def test_demo_step_options_reach_the_pipeline_and_default_to_the_protocol():
     cfg = demo_config(parser.parse_args(["demo", "--policy-steps", "12000", "--finetune-steps", "2000", "--demos", "7"]))
     assert (cfg.policy_steps, cfg.finetune_steps, cfg.demos) == (12000, 2000, 7)
     assert parser.parse_args(["sweep-demos", "--policy-steps", "3000"]).policy_steps == 3000
+
+
+def test_a_step_count_below_one_is_a_one_line_error(capsys):
+    with pytest.raises(SystemExit) as stop:  # argparse's own usage error, before anything runs
+        main(["demo", "--policy-steps", "0"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--policy-steps" in err and "must be at least 1" in err

@@ -246,11 +246,18 @@ def cmd_studio(a) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def _step_options(p: argparse.ArgumentParser, finetune: bool) -> None:
     """Optimizer-step counts of the pipeline's trainings (defaults: PipelineConfig's, 6 000 and 1 000)."""
-    p.add_argument("--policy-steps", type=int, default=None, help="base policy training steps (default 6000)")
+    p.add_argument("--policy-steps", type=_positive_int, default=None, help="base policy training steps (default 6000)")
     if finetune:
-        p.add_argument("--finetune-steps", type=int, default=None,
+        p.add_argument("--finetune-steps", type=_positive_int, default=None,
                        help="fine-tuning steps, the same for every post-trained variant (default 1000)")
 
 
