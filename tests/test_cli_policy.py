@@ -88,6 +88,21 @@ def test_demo_step_options_reach_the_pipeline_and_default_to_the_protocol():
     assert parser.parse_args(["sweep-demos", "--policy-steps", "3000"]).policy_steps == 3000
 
 
+def test_demo_world_model_options():
+    from hiwm.cli import demo_config
+    from hiwm.pipeline import PipelineConfig
+
+    parser = build_parser()
+    cfg = demo_config(parser.parse_args(["demo", "--task", "rope-route", "--wm.type", "chain", "--wm-steps", "3000"]))
+    assert cfg.wm == {"type": "chain"} and cfg.wm_steps == 3000
+    assert demo_config(parser.parse_args(["demo"])).wm == PipelineConfig().wm
+    quick = demo_config(parser.parse_args(["demo", "--quick", "--wm.type", "chain"]))
+    assert quick.wm["type"] == "chain" and quick.wm["channels"] < 32
+    with pytest.raises(HiwmError, match="unknown world model") as e:
+        demo_config(parser.parse_args(["demo", "--wm.type", "chian"]))
+    assert "\n" not in str(e.value)
+
+
 def test_a_step_count_below_one_is_a_one_line_error(capsys):
     with pytest.raises(SystemExit) as stop:  # argparse's own usage error, before anything runs
         main(["demo", "--policy-steps", "0"])

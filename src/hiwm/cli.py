@@ -59,6 +59,9 @@ def cmd_demo(a) -> int:
     return 0
 
 
+QUICK_WM_SIZES = {"chain": {"members": 2, "channels": 8, "conv_layers": 2}}
+
+
 def demo_config(a) -> PipelineConfig:
     """The pipeline settings of ``hiwm demo``: the protocol's defaults (or --quick's), with the options given."""
     from hiwm.pipeline import PipelineConfig
@@ -71,6 +74,13 @@ def demo_config(a) -> PipelineConfig:
         cfg.policy_steps = a.policy_steps
     if a.finetune_steps:
         cfg.finetune_steps = a.finetune_steps
+    if a.wm_type:
+        from hiwm.world_models import WORLD_MODELS
+        WORLD_MODELS.get(a.wm_type)  # an unknown name fails here, not after the base policy has trained
+    if a.wm_type and a.wm_type != cfg.wm["type"]:  # another model starts from its config defaults (--quick: tiny)
+        cfg.wm = {"type": a.wm_type, **(QUICK_WM_SIZES.get(a.wm_type, {}) if a.quick else {})}
+    if a.wm_steps:
+        cfg.wm_steps = a.wm_steps
     cfg.hg_dagger = a.hg_dagger
     cfg.policy = demo_policy(cfg.policy, a)
     return cfg
@@ -275,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default=None, help="run folder (default runs/<task>-<full|quick>-seed<seed>)")
     d.add_argument("--report", default=None, help="report folder (default <run folder>/report)")
     _step_options(d, finetune=True)
+    d.add_argument("--wm.type", dest="wm_type", default=None,
+                   help="world model: ensemble (the MLP ensemble, default) or chain (per-node, for the rope)")
+    d.add_argument("--wm-steps", type=_positive_int, default=None, help="world-model training steps (default 2000)")
     d.add_argument("--hg-dagger", action="store_true",
                    help="also run the Real HG-DAgger reference: the same operator and budget acting in the simulator")
     _common(d)

@@ -37,7 +37,7 @@ from hiwm.tasks import task_class
 from hiwm.tasks.base import ENV_KEY, STATE_KEY
 from hiwm.tasks.vector import SimVecEnv
 from hiwm.training import TrainConfig, train
-from hiwm.world_models import EnsembleConfig, SimulatorConfig, SimulatorModel, WorldModelVecEnv, load_world_model
+from hiwm.world_models import WORLD_MODELS, SimulatorConfig, SimulatorModel, WorldModelVecEnv, load_world_model
 from hiwm.world_models.training import fit_world_model, scene_episodes
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,8 @@ class Pipeline:
         path = self.dir / "world_model"
         if (path / "model.safetensors").exists():
             return load_world_model(path, device=self.cfg.device)
-        cfg = EnsembleConfig(task=self.cfg.task, **{k: v for k, v in self.cfg.wm.items() if k != "type"})
+        cfg_cls = WORLD_MODELS.get(self.cfg.wm.get("type", "ensemble")).config_class
+        cfg = cfg_cls(task=self.cfg.task, **{k: v for k, v in self.cfg.wm.items() if k != "type"})
         episodes = scene_episodes(demos, self.cfg.task) + scene_episodes(play, self.cfg.task)
         tc = self._train_cfg(self.cfg.wm_steps, self.cfg.wm_batch, 1e-3, 2, ema_decay=None, weight_decay=1e-5)
         model, summary = self._timed("train_wm", lambda: fit_world_model(cfg, episodes, tc, progress=self.progress))

@@ -9,6 +9,7 @@ import torch
 
 from hiwm.tasks import make_expert, make_task
 from hiwm.world_models import EnsembleConfig, EnsembleWorldModel
+from hiwm.world_models.ensemble.chain import ChainConfig, ChainWorldModel
 
 
 @functools.lru_cache(maxsize=None)
@@ -27,10 +28,14 @@ def trajectory(task: str, steps: int = 12, seed: int = 3) -> tuple[np.ndarray, n
     return np.stack(scenes), np.stack(actions)
 
 
-def tiny_world_model(task: str, seed: int = 0) -> EnsembleWorldModel:
-    """An untrained 3-member model normalised on real windows, so its predictions are well scaled."""
+def tiny_world_model(task: str, seed: int = 0, kind: str = "ensemble") -> EnsembleWorldModel:
+    """An untrained 3-member model normalised on real windows, so its predictions are well scaled
+    (``kind``: "ensemble", the MLP, or "chain", the per-node model)."""
     torch.manual_seed(seed)
-    wm = EnsembleWorldModel(EnsembleConfig(task=task, members=3, hidden=32, layers=2))
+    if kind == "chain":
+        wm = ChainWorldModel(ChainConfig(task=task, members=3, channels=16, conv_layers=2))
+    else:
+        wm = EnsembleWorldModel(EnsembleConfig(task=task, members=3, hidden=32, layers=2))
     scenes, actions = (torch.tensor(x, dtype=torch.float32) for x in trajectory(task))
     hist = torch.stack([scenes[:-2], scenes[1:-1]], 1)  # window k: scenes k, k + 1, then action k + 1
     into = torch.stack([torch.cat([actions[:1], actions[:-2]]), actions[:-1]], 1)
