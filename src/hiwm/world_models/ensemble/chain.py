@@ -47,7 +47,7 @@ class ChainWorldModel(EnsembleWorldModel):
         self.codec = SCENE_CODECS.get(config.task)(config.n_hist)
         if not hasattr(self.codec, "n_pts"):
             raise ValueError(f"the chain world model needs a codec over object points; {config.task} has none")
-        p, h, st = self.codec.n_pts, config.n_hist, self.codec.n_static
+        h, st = config.n_hist, self.codec.n_static
         self.n_node = 3 + 1 + 3 * (h - 1) + 1 + 1 + st  # rel, height, motions, held, offset to held, posts
         self.n_glob = 3 * (h - 1) + h + 1 + 3 + 3 + 1  # gripper motions, closed flags, height, to, move, grasp
         e, c = config.members, config.channels
