@@ -93,11 +93,52 @@ def test_prefix_cache_equals_one_masked_pass():
     allowed = torch.ones(n, n, dtype=torch.bool)
     allowed[:n_p, n_p:] = False  # the prefix never attends to the actions
     for block in net.blocks:
-        q, k, v = block._qkv(x)
+        q, k, v = block._qkv(block.norm1(x))
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
         x = x + block.proj(a.transpose(1, 2).reshape(x.shape))
         x = x + block.mlp(block.norm2(x))
     torch.testing.assert_close(cached, net.norm(x)[:, n_p:], atol=1e-5, rtol=1e-5)
+
+
+def test_adaptive_blocks_start_as_the_identity_and_leave_the_prefix_alone():
+    """adaLN-Zero: zero-initialised modulation makes every block (and the final norm's modulation) a no-op
+    at init, whatever the conditioning vector; the prefix cache never depends on it."""
+    torch.manual_seed(0)
+    net = PrefixTransformer(d_model=16, n_heads=2, n_layers=2, adaptive=True).eval()
+    prefix, suffix, cond = torch.randn(2, 3, 16), torch.randn(2, 5, 16), torch.randn(2, 16)
+    cache = net.encode_prefix(prefix)
+    torch.testing.assert_close(net.decode(suffix, cache, cond), net.norm(suffix))
+    plain = PrefixTransformer(d_model=16, n_heads=2, n_layers=2)
+    plain.load_state_dict(net.state_dict(), strict=False)  # same attention and MLP weights
+    for (k1, v1), (k2, v2) in zip(cache, plain.encode_prefix(prefix)):
+        torch.testing.assert_close(k1, k2)
+        torch.testing.assert_close(v1, v2)
+    with torch.no_grad():  # once trained, the conditioning vector changes the output
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    assert not torch.allclose(net.decode(suffix, cache, cond), net.decode(suffix, cache, -cond))
+
+
+@pytest.mark.parametrize("conditioning", ["adaptive_time", "adaptive"])
+def test_adaptive_conditioning_trains_and_reads_the_observation(conditioning, tmp_path):
+    """Each conditioning mode learns a tiny batch, round-trips through a checkpoint, and its chunk depends
+    on the observation (through the prefix, and with "adaptive" also through the modulation)."""
+    from hiwm.policies import load_policy
+    from hiwm.training import TrainConfig, train
+
+    torch.manual_seed(0)
+    policy = make_tiny("flow", conditioning=conditioning, prediction_type="sample")
+    assert (policy.obs_cond is not None) == (conditioning == "adaptive")
+    batch = train_batch(policy, 16)
+    cfg = TrainConfig(steps=60, batch_size=16, lr=3e-3, warmup_steps=6, ema_decay=None, log_every=20, seed=0)
+    history = train(policy, lambda n, g: batch, cfg, progress=False)["history"]
+    assert history[-1][1] < 0.5 * history[0][1], history
+    policy.save(tmp_path / "ckpt")
+    loaded = load_policy(tmp_path / "ckpt", device="cpu")
+    obs = torch.randn(4, policy.config.n_obs_steps, policy.config.obs_dim)
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    torch.testing.assert_close(policy.generate(obs, g()), loaded.generate(obs, g()), rtol=0, atol=0)
+    assert not torch.allclose(policy.generate(obs, g()), policy.generate(obs.flip(0), g()))
 
 
 def test_time_embedding_separates_nearby_times():
@@ -109,7 +150,7 @@ def test_time_embedding_separates_nearby_times():
 def test_flow_config_errors():
     for overrides, needle in [({"d_model": 30, "n_heads": 4}, "divisible"), ({"num_inference_steps": 0}, "num_inference_steps"),
                               ({"time_beta_alpha": 0.0}, "Beta"), ({"dropout": 1.0}, "dropout"), ({"time_min": 1.0}, "time_min"),
-                              ({"prediction_type": "epsilon"}, "prediction_type")]:
+                              ({"prediction_type": "epsilon"}, "prediction_type"), ({"conditioning": "film"}, "conditioning")]:
         with pytest.raises(HiwmError, match=needle) as info:
             make_policy("flow", **tiny_config("flow", **overrides))
         assert "\n" not in str(info.value)

@@ -8,6 +8,13 @@ from hiwm.errors import HiwmError
 from hiwm.policies.base import PolicyConfig
 
 PREDICTION_TYPES = ("velocity", "sample")
+# How the flow time (and the observation) reach the action tokens:
+#   "tokens"        pi0: the time embedding is mixed into every action token by an MLP; observations reach the
+#                   actions only through attention to their prefix tokens
+#   "adaptive_time" pi0.5: the time embedding modulates every action-token block (adaptive norms, zero-initialised)
+#   "adaptive"      as "adaptive_time", with the flattened observation history added to the modulating vector, so
+#                   every block is conditioned on it directly (what the U-Net's FiLM does for Diffusion Policy)
+CONDITIONINGS = ("tokens", "adaptive_time", "adaptive")
 
 
 @dataclass
@@ -36,6 +43,7 @@ class FlowConfig(PolicyConfig):
     # what the network outputs: "velocity" (pi0: u = noise - actions) or "sample" (the clean chunk, from which
     # the velocity is (x_t - sample) / t); as for the diffusion backbone, "sample" fits in far fewer CPU steps
     prediction_type: str = "velocity"
+    conditioning: str = "tokens"
 
     def validate(self) -> None:
         super().validate()
@@ -54,3 +62,5 @@ class FlowConfig(PolicyConfig):
             raise HiwmError(f"flow time_min must be in [0, 1), got {self.time_min}")
         if self.prediction_type not in PREDICTION_TYPES:
             raise HiwmError(f"flow prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}")
+        if self.conditioning not in CONDITIONINGS:
+            raise HiwmError(f"flow conditioning must be one of {CONDITIONINGS}, got {self.conditioning!r}")

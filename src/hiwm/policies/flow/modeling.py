@@ -9,10 +9,11 @@ chunk is integrated from x_1 = noise (drawn from the caller's generator) to t = 
 x <- x + dt * v(x, t), dt = -1 / num_inference_steps.
 
 Tokens: one per observation step (the encoded features (B, T_obs, F) projected to d_model, plus a
-learned position), then one per action of the noisy chunk (the action projected to d_model, concatenated
-with a sinusoidal embedding of t and mixed by an MLP, plus a learned position). Observation tokens see
-only each other; action tokens see everything (flow/transformer.py), so the observation part is encoded
-once per chunk and reused by every integration step.
+learned position), then one per action of the noisy chunk (the action projected to d_model plus a learned
+position; with ``conditioning="tokens"`` concatenated with a sinusoidal embedding of t and mixed by an MLP,
+otherwise t -- and with "adaptive" the flattened observations -- modulate every action-token block).
+Observation tokens see only each other; action tokens see everything (flow/transformer.py), so the
+observation part is encoded once per chunk and reused by every integration step.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from torch import nn
 from hiwm.policies.base import Policy, initial_noise, masked_mse
 from hiwm.policies.flow.configuration import FlowConfig
 from hiwm.policies.flow.transformer import KV, PrefixTransformer
+
+# What the observation part contributes to every integration step: the prefix cache, the modulating vector.
+ObsContext = tuple[list[KV], torch.Tensor | None]
 from hiwm.policies.registry import POLICIES
 
 # Periods of the time embedding's sinusoids, log-spaced (pi0's choice for t in [0, 1]).
@@ -48,30 +52,44 @@ class FlowPolicy(Policy):
         super().__init__(config)
         self.config: FlowConfig = config
         d = config.d_model
+        adaptive = config.conditioning != "tokens"
+        self.obs_cond: nn.Module | None = None
         self.obs_in = nn.Linear(config.obs_dim, d)
         self.obs_pos = nn.Parameter(0.02 * torch.randn(1, config.n_obs_steps, d))
         self.action_in = nn.Linear(config.action_dim, d)
-        self.action_time_mlp = nn.Sequential(nn.Linear(2 * d, d), nn.SiLU(), nn.Linear(d, d))
+        if adaptive:  # the time (and observation) vector that modulates every action-token block
+            self.time_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
+            if config.conditioning == "adaptive":
+                self.obs_cond = nn.Sequential(nn.Linear(config.n_obs_steps * config.obs_dim, d), nn.SiLU(), nn.Linear(d, d))
+        else:
+            self.action_time_mlp = nn.Sequential(nn.Linear(2 * d, d), nn.SiLU(), nn.Linear(d, d))
         self.action_pos = nn.Parameter(0.02 * torch.randn(1, config.horizon, d))
-        self.transformer = PrefixTransformer(d, config.n_heads, config.n_layers, config.ff_mult, config.dropout)
+        self.transformer = PrefixTransformer(d, config.n_heads, config.n_layers, config.ff_mult, config.dropout, adaptive)
         self.action_out = nn.Linear(d, config.action_dim)
         self.to(config.device)
 
-    def encode_observations(self, obs: torch.Tensor) -> list[KV]:
-        """obs: (B, T_obs, F) features -> the transformer's per-layer cache of the observation tokens."""
-        return self.transformer.encode_prefix(self.obs_in(obs) + self.obs_pos)
+    def encode_observations(self, obs: torch.Tensor) -> ObsContext:
+        """obs: (B, T_obs, F) features -> (the transformer's per-layer cache of the observation tokens, the
+        observation part of the modulating vector (B, d) or None): what every integration step reuses."""
+        cache = self.transformer.encode_prefix(self.obs_in(obs) + self.obs_pos)
+        obs_cond = self.obs_cond(obs.flatten(1)) if self.obs_cond is not None else None
+        return cache, obs_cond
 
-    def network(self, x_t: torch.Tensor, t: torch.Tensor, cache: list[KV]) -> torch.Tensor:
-        """x_t: (B, H, A) noisy chunk, t: (B,) times, cache from ``encode_observations`` -> (B, H, A): the
+    def network(self, x_t: torch.Tensor, t: torch.Tensor, context: ObsContext) -> torch.Tensor:
+        """x_t: (B, H, A) noisy chunk, t: (B,) times, context from ``encode_observations`` -> (B, H, A): the
         velocity or the clean chunk, as ``prediction_type`` says."""
+        cache, obs_cond = context
         h = self.action_in(x_t)  # (B, H, d)
-        tau = time_embedding(t, h.shape[-1]).to(h.dtype)[:, None].expand_as(h)
-        tokens = self.action_time_mlp(torch.cat([h, tau], dim=-1)) + self.action_pos
-        return self.action_out(self.transformer.decode(tokens, cache))
+        tau = time_embedding(t, h.shape[-1]).to(h.dtype)  # (B, d)
+        if self.config.conditioning == "tokens":
+            tokens = self.action_time_mlp(torch.cat([h, tau[:, None].expand_as(h)], dim=-1)) + self.action_pos
+            return self.action_out(self.transformer.decode(tokens, cache))
+        cond = self.time_mlp(tau) + (obs_cond if obs_cond is not None else 0.0)
+        return self.action_out(self.transformer.decode(h + self.action_pos, cache, cond))
 
-    def velocity(self, x_t: torch.Tensor, t: torch.Tensor, cache: list[KV]) -> torch.Tensor:
-        """x_t: (B, H, A), t: (B,), cache -> the velocity v: (B, H, A) that integration follows."""
-        out = self.network(x_t, t, cache)
+    def velocity(self, x_t: torch.Tensor, t: torch.Tensor, context: ObsContext) -> torch.Tensor:
+        """x_t: (B, H, A), t: (B,), context -> the velocity v: (B, H, A) that integration follows."""
+        out = self.network(x_t, t, context)
         if self.config.prediction_type == "sample":  # x_t = t * noise + (1 - t) * a  =>  v = (x_t - a) / t
             return (x_t - out) / t[:, None, None].clamp_min(1e-3)
         return out
@@ -110,10 +128,10 @@ class FlowPolicy(Policy):
         cfg = self.config
         b = obs.shape[0]
         x = initial_noise((b, cfg.horizon, cfg.action_dim), generator, obs.device)
-        cache = self.encode_observations(obs)
+        context = self.encode_observations(obs)
         dt = -1.0 / cfg.num_inference_steps
         for i in range(cfg.num_inference_steps):
             t = torch.full((b,), 1.0 + i * dt, device=obs.device)
-            x = x + dt * self.velocity(x, t, cache)
+            x = x + dt * self.velocity(x, t, context)
         # Actions are normalised to [-1, 1] over the data; clamping keeps the chunk in the action box.
         return x.clamp(-1.0, 1.0) if cfg.clip_sample else x
