@@ -23,6 +23,9 @@ def test_help_documents_every_backbone_and_the_observation_options():
     for option in ("--policy.input_features", "--policy.image_size", "--policy.crop_fraction", "--policy.image_encoder",
                    "--policy.d_model", "--policy.down_dims", "torchrun"):
         assert option in text
+    flat = " ".join(text.split())
+    assert "diffusion: epsilon, sample; flow: velocity, sample" in flat  # per-backbone choices of a shared field
+    assert "one of tokens, adaptive_time, adaptive" in flat
 
 
 @pytest.fixture(scope="module")

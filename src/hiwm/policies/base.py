@@ -71,6 +71,8 @@ class PolicyConfig:
     # What `hiwm train-policy` uses for an option that is not given, where it differs from the field's
     # default (e.g. a CPU-sized network); a backbone may override it.
     cli_defaults: ClassVar[dict[str, Any]] = {}
+    # The accepted values of a string field, shown in `--help` (validate() enforces them).
+    cli_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __post_init__(self) -> None:
         self.input_features = list(self.input_features)  # JSON and the CLI may give tuples

@@ -109,11 +109,23 @@ def add_policy_options(parser: argparse.ArgumentParser, default_type: str | None
             if owners[0] != t:
                 continue  # listed once, under the first backbone that has it
             also = f"also {', '.join(owners[1:])}" if len(owners) > 1 else ""
+            choices = _choices(name, owners)
             if not show_defaults:
-                _add(group, name, hint, f"({also})" if also else "")
+                _add(group, name, hint, " ".join(x for x in (choices, f"({also})" if also else "") if x))
                 continue
             defaults = ", ".join(f"{o} {_show(per_type[o][name][1])}" for o in owners) if also else _show(default)
-            _add(group, name, hint, f"(default {defaults})" + (f"; {also}" if also else ""))
+            _add(group, name, hint, " ".join(x for x in (choices, f"(default {defaults})" + (f"; {also}" if also else "")) if x))
+
+
+def _choices(name: str, owners: list[str]) -> str:
+    """'one of a, b' for a field with declared choices ('flow: a, b; diffusion: c' when backbones differ)."""
+    per = {o: POLICIES.get(o).config_class.cli_choices.get(name) for o in owners}
+    per = {o: c for o, c in per.items() if c}
+    if not per:
+        return ""
+    if len(set(per.values())) == 1:
+        return "one of " + ", ".join(next(iter(per.values())))
+    return "; ".join(f"{o}: {', '.join(c)}" for o, c in per.items())
 
 
 def _wrap(text: str) -> str:

@@ -35,6 +35,8 @@ class DiffusionConfig(PolicyConfig):
 
     # `hiwm train-policy` trains 6 it/s at batch 128 on 2 cores with these widths (64-128-256: 2.3 it/s).
     cli_defaults: ClassVar[dict[str, Any]] = {"down_dims": (32, 64, 128)}
+    cli_choices: ClassVar[dict[str, tuple[str, ...]]] = {"prediction_type": PREDICTION_TYPES,
+                                                         "beta_schedule": ("squaredcos_cap_v2",)}
 
     def __post_init__(self) -> None:
         super().__post_init__()

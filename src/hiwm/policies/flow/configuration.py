@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from hiwm.errors import HiwmError
 from hiwm.policies.base import PolicyConfig
@@ -44,6 +45,8 @@ class FlowConfig(PolicyConfig):
     # the velocity is (x_t - sample) / t); as for the diffusion backbone, "sample" fits in far fewer CPU steps
     prediction_type: str = "velocity"
     conditioning: str = "tokens"
+
+    cli_choices: ClassVar[dict[str, tuple[str, ...]]] = {"prediction_type": PREDICTION_TYPES, "conditioning": CONDITIONINGS}
 
     def validate(self) -> None:
         super().validate()
