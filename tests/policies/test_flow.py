@@ -141,6 +141,27 @@ def test_adaptive_conditioning_trains_and_reads_the_observation(conditioning, tm
     assert not torch.allclose(policy.generate(obs, g()), policy.generate(obs.flip(0), g()))
 
 
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_causal_actions_see_only_earlier_actions(adaptive):
+    """With ``causal_suffix`` action token i's output does not change when a later action token does, but
+    does when the prefix does; without it every action sees every other."""
+    torch.manual_seed(0)
+    net = PrefixTransformer(d_model=16, n_heads=2, n_layers=2, adaptive=adaptive, causal_suffix=True).eval()
+    with torch.no_grad():  # off the zero-initialised modulation, which makes an adaptive block the identity
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    prefix, suffix = torch.randn(2, 3, 16), torch.randn(2, 5, 16)
+    cond = torch.randn(2, 16) if adaptive else None
+    later = suffix.clone()
+    later[:, 3:] += torch.randn(2, 2, 16)  # (a constant shift would vanish in the LayerNorms)
+    out, out_later = net.decode(suffix, net.encode_prefix(prefix), cond), net.decode(later, net.encode_prefix(prefix), cond)
+    torch.testing.assert_close(out[:, :3], out_later[:, :3])
+    assert not torch.allclose(out[:, 3:], out_later[:, 3:])
+    assert not torch.allclose(out[:, :1], net.decode(suffix, net.encode_prefix(prefix + torch.randn_like(prefix)), cond)[:, :1])
+    net.causal_suffix = False
+    assert not torch.allclose(net.decode(later, net.encode_prefix(prefix), cond)[:, :3], net.decode(suffix, net.encode_prefix(prefix), cond)[:, :3])
+
+
 def test_time_embedding_separates_nearby_times():
     emb = time_embedding(torch.tensor([0.0, 0.01, 0.5, 1.0]), 32)
     assert emb.shape == (4, 32) and torch.isfinite(emb).all()

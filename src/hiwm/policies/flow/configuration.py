@@ -45,6 +45,7 @@ class FlowConfig(PolicyConfig):
     # the velocity is (x_t - sample) / t); as for the diffusion backbone, "sample" fits in far fewer CPU steps
     prediction_type: str = "velocity"
     conditioning: str = "tokens"
+    causal_actions: bool = False  # action token i attends to actions <= i only (Diffusion Policy's transformer)
 
     cli_choices: ClassVar[dict[str, tuple[str, ...]]] = {"prediction_type": PREDICTION_TYPES, "conditioning": CONDITIONINGS}
 

@@ -64,7 +64,8 @@ class FlowPolicy(Policy):
         else:
             self.action_time_mlp = nn.Sequential(nn.Linear(2 * d, d), nn.SiLU(), nn.Linear(d, d))
         self.action_pos = nn.Parameter(0.02 * torch.randn(1, config.horizon, d))
-        self.transformer = PrefixTransformer(d, config.n_heads, config.n_layers, config.ff_mult, config.dropout, adaptive)
+        self.transformer = PrefixTransformer(d, config.n_heads, config.n_layers, config.ff_mult, config.dropout, adaptive,
+                                              config.causal_actions)
         self.action_out = nn.Linear(d, config.action_dim)
         self.to(config.device)
 

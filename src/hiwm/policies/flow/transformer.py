@@ -1,7 +1,8 @@
 """A small pre-LayerNorm transformer with pi0's prefix/suffix attention pattern.
 
 Observation tokens (the prefix) attend only among themselves; action tokens (the suffix) attend to the
-prefix and to each other. The prefix therefore never depends on the noisy actions, so it is encoded
+prefix and to each other (with ``causal_suffix``, action i only to actions <= i, as in Diffusion
+Policy's transformer). The prefix therefore never depends on the noisy actions, so it is encoded
 once per chunk and its per-layer keys and values are reused by every integration step -- the same
 result as one joint pass with a block mask, computed in two parts.
 
@@ -57,8 +58,9 @@ class Block(nn.Module):
         _, k, v = self._qkv(self.norm1(x))
         return k, v
 
-    def forward(self, x: torch.Tensor, context: KV | None = None,
-                cond: torch.Tensor | None = None) -> tuple[torch.Tensor, KV]:
+    def forward(self, x: torch.Tensor, context: KV | None = None, cond: torch.Tensor | None = None,
+                causal: bool = False) -> tuple[torch.Tensor, KV]:
+        """``causal``: token i of x attends to the context and to tokens <= i of x only."""
         b, n, d = x.shape
         mod = None
         if self.modulation is not None and cond is not None:
@@ -66,7 +68,12 @@ class Block(nn.Module):
         h = self.norm1(x) if mod is None else _modulate(self.norm1(x), mod[0], mod[1])
         q, k, v = self._qkv(h)
         keys, values = (k, v) if context is None else (torch.cat([context[0], k], 2), torch.cat([context[1], v], 2))
-        a = F.scaled_dot_product_attention(q, keys, values, dropout_p=self.dropout if self.training else 0.0)
+        mask = None
+        if causal:
+            mask = torch.ones(n, keys.shape[2], dtype=torch.bool, device=x.device)
+            mask[:, keys.shape[2] - n:] = torch.tril(mask[:, keys.shape[2] - n:])
+        a = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
         a = self.proj(a.transpose(1, 2).reshape(b, n, d))
         if mod is None:
             x = x + a
@@ -79,8 +86,9 @@ class PrefixTransformer(nn.Module):
     """``encode_prefix`` once per observation, ``decode`` once per integration step (see the module doc)."""
 
     def __init__(self, d_model: int, n_heads: int, n_layers: int, ff_mult: int = 4, dropout: float = 0.0,
-                 adaptive: bool = False):
+                 adaptive: bool = False, causal_suffix: bool = False):
         super().__init__()
+        self.causal_suffix = causal_suffix
         self.blocks = nn.ModuleList(Block(d_model, n_heads, ff_mult, dropout, adaptive) for _ in range(n_layers))
         self.norm = nn.LayerNorm(d_model)
         self.final_modulation = None
@@ -103,7 +111,7 @@ class PrefixTransformer(nn.Module):
         transformer -> (B, L_s, d), final (modulated) LayerNorm applied."""
         x = suffix
         for block, kv in zip(self.blocks, cache):
-            x, _ = block(x, context=kv, cond=cond)
+            x, _ = block(x, context=kv, cond=cond, causal=self.causal_suffix)
         if self.final_modulation is None or cond is None:
             return self.norm(x)
         shift, scale = self.final_modulation(cond).chunk(2, dim=-1)
