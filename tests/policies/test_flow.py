@@ -16,7 +16,7 @@ from hiwm.policies.flow.transformer import PrefixTransformer
 
 def test_loss_regresses_noise_minus_actions_at_the_interpolant(monkeypatch):
     """x_t = t noise + (1 - t) actions, target u = noise - actions, padded actions excluded."""
-    policy = make_tiny("flow")
+    policy = make_tiny("flow", prediction_type="velocity")
     batch = train_batch(policy, 8)
     seen = {}
 
@@ -39,7 +39,7 @@ def test_loss_regresses_noise_minus_actions_at_the_interpolant(monkeypatch):
 
 
 def test_training_times_follow_the_beta_law():
-    policy = make_tiny("flow")
+    policy = make_tiny("flow", time_beta_alpha=1.5)  # pi0's law
     torch.manual_seed(0)
     t = policy.sample_time(20000, torch.device("cpu"))
     cfg = policy.config

@@ -35,6 +35,9 @@ def test_default_config_builds_and_has_expected_shape(policy_type, obs_kind):
 def test_forward_loss_is_finite_and_backprops(policy_type, obs_kind):
     policy = make_tiny(policy_type, obs_kind)
     torch.manual_seed(0)
+    with torch.no_grad():  # off any zero-initialised gate (adaLN-Zero passes no gradient upstream at step 0)
+        for p in policy.parameters():
+            p.add_(0.01 * torch.randn_like(p))
     loss, info = policy(train_batch(policy, 8, obs_kind=obs_kind))
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
@@ -79,6 +82,20 @@ def test_inputs_are_not_modified(policy_type, obs_kind):
     assert all(torch.equal(batch[k], before[k]) for k in before)
     assert all(np.array_equal(chunk_in[k], chunk_before[k]) for k in chunk_before)
     assert all(np.array_equal(obs[k], obs_before[k]) for k in obs_before)
+
+
+def test_acting_ignores_the_training_mode(policy_type, obs_kind, tmp_path):
+    """Dropout and augmentation are for training: a policy acts the same from train or eval mode, keeps its
+    mode, and a loaded checkpoint comes back in eval mode."""
+    policy = make_tiny(policy_type, obs_kind, **({"dropout": 0.5} if policy_type == "flow" else {}))
+    batch = chunk_batch(policy, 3, obs_kind=obs_kind)
+    policy.train()
+    in_train = policy.predict_action_chunk(batch, gen(2))
+    assert policy.training
+    policy.eval()
+    assert torch.equal(in_train, policy.predict_action_chunk(batch, gen(2)))
+    policy.save(tmp_path / "ckpt")
+    assert not load_policy(tmp_path / "ckpt").training
 
 
 def test_generator_makes_sampling_deterministic(policy_type, obs_kind):

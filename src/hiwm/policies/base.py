@@ -258,9 +258,14 @@ class Policy(nn.Module, abc.ABC):
     def _chunk(self, lowdim: torch.Tensor, images: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
         """lowdim: (B, T_obs, F_low) normalised, images: (B, T_obs, H, W, 3) uint8 or None
         -> raw actions to execute (B, n_action_steps, A)."""
-        obs = self.obs_encoder(lowdim, images, augment=False)
-        # Training windows (data/windows.py) put the action taken at the newest observation first.
-        actions = self.generate(obs, generator)[:, : self.config.n_action_steps]
+        was_training = self.training
+        self.eval()  # acting never uses dropout, even from a module left in training mode
+        try:
+            obs = self.obs_encoder(lowdim, images, augment=False)
+            # Training windows (data/windows.py) put the action taken at the newest observation first.
+            actions = self.generate(obs, generator)[:, : self.config.n_action_steps]
+        finally:
+            self.train(was_training)
         return self.normalizer.unnormalize(ACTION_KEY, actions)
 
     @torch.inference_mode()

@@ -94,4 +94,4 @@ def load_policy(directory: str | Path, device: str = "cpu") -> Policy:
         raise CheckpointError(f"{weights_path}: unreadable safetensors file ({_one_line(err)})") from None
     _check_weights(weights_path, loaded, policy.state_dict())
     policy.load_state_dict(loaded, strict=True)
-    return policy.to(device)
+    return policy.to(device).eval()  # a loaded checkpoint acts; the training loop switches to train mode itself
