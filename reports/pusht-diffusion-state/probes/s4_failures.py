@@ -2,7 +2,8 @@ import numpy as np
 from hiwm.policies import load_policy
 from hiwm.evaluation.runner import rollout
 from hiwm.tasks.vector import SimVecEnv
-p = load_policy("/work/main/runs/pusht-s3/policies/base")
+import sys
+p = load_policy(sys.argv[1] if len(sys.argv) > 1 else "runs/pusht-s3/policies/base")
 r = rollout(SimVecEnv("pusht"), p, list(range(9000, 9040)), 300, seed=5, progress=False, record=True)
 for i, ep in enumerate(r.episodes):
     sc = np.array(ep["scene"]); a = np.array(ep["action"])
