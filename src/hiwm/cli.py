@@ -117,7 +117,7 @@ def cmd_train_policy(a) -> int:
     datasets = [LeRobotDataset(d) for d in a.data]
     task = task_class(a.task)
     spec = task.spec_
-    policy = make_policy(a.policy_type, action_dim=spec.action_dim, device=a.device,
+    policy = make_policy(a.policy_type, seed=a.seed, action_dim=spec.action_dim, device=a.device,
                          feature_dims={STATE_KEY: spec.agent_dim, ENV_KEY: spec.env_dim}, **policy_overrides(a))
     policy.set_stats(datasets[0].stats)
     pc = policy.config

@@ -145,7 +145,7 @@ class Pipeline:
             return load_policy(path, device=self.cfg.device)
         spec = self.task.spec_
         overrides = {k: v for k, v in self.cfg.policy.items() if k != "type"}
-        policy = make_policy(self.cfg.policy["type"], action_dim=spec.action_dim,
+        policy = make_policy(self.cfg.policy["type"], seed=self.cfg.seed + 1, action_dim=spec.action_dim,
                              feature_dims={STATE_KEY: spec.agent_dim, ENV_KEY: spec.env_dim}, device=self.cfg.device,
                              **overrides)
         policy.set_stats(stats)

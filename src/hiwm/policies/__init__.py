@@ -11,6 +11,7 @@ low-dimensional and/or image observations through the shared observation encoder
 from __future__ import annotations
 
 from hiwm.errors import HiwmError
+from hiwm.seeding import seeded
 from hiwm.policies.base import ACTION_KEY, PAD_KEY, Policy, PolicyConfig, PolicyState
 from hiwm.policies.checkpoint import load_policy, save_policy
 from hiwm.policies.normalize import Normalizer
@@ -20,8 +21,9 @@ from hiwm.policies import flow  # noqa: F401  (registers "flow")
 from hiwm.policies.vision import IMAGE_ENCODERS
 
 
-def make_policy(type_name: str, **config_overrides) -> Policy:
-    """Build a registered policy from its default config with ``config_overrides`` applied.
+def make_policy(type_name: str, seed: int | None = None, **config_overrides) -> Policy:
+    """Build a registered policy from its default config with ``config_overrides`` applied; with ``seed`` its
+    initial weights are a function of the seed (hiwm/seeding.py), otherwise of torch's global RNG.
 
     Unknown type names and invalid configs raise a one-line HiwmError.
     """
@@ -29,7 +31,8 @@ def make_policy(type_name: str, **config_overrides) -> Policy:
     if config_overrides.get("type", type_name) != type_name:
         raise HiwmError(f"make_policy({type_name!r}) given a config of type {config_overrides['type']!r}")
     config = policy_cls.config_class.from_dict({**config_overrides, "type": type_name})
-    return policy_cls(config)
+    with seeded(seed):
+        return policy_cls(config)
 
 
 __all__ = [

@@ -9,6 +9,7 @@ import torch
 
 from hiwm.data.lerobot import LeRobotDataset
 from hiwm.data.sequences import SequenceSampler
+from hiwm.seeding import seeded
 from hiwm.tasks import task_class
 from hiwm.tasks.base import ENV_KEY, STATE_KEY
 from hiwm.training import TrainConfig, is_main_process, train
@@ -31,8 +32,10 @@ def scene_episodes(dataset: LeRobotDataset, task_name: str) -> list[tuple[np.nda
 
 def fit_world_model(config: WorldModelConfig, episodes: list[tuple[np.ndarray, np.ndarray]], train_cfg: TrainConfig,
                     progress: bool = True) -> tuple[WorldModel, dict]:
-    """Build the registered model for ``config``, fit its normalisation, train it; returns (model, summary)."""
-    model = WORLD_MODELS.get(config.type)(config)
+    """Build the registered model for ``config`` (initial weights from ``train_cfg.seed``), fit its normalisation,
+    train it; returns (model, summary)."""
+    with seeded(train_cfg.seed):
+        model = WORLD_MODELS.get(config.type)(config)
     codec = model.codec
     sampler = SequenceSampler(episodes, config.n_hist, config.rollout_steps, lambda s: codec.rest_action(s))
     probe = sampler.sample(min(8192, 16 * len(sampler)), torch.Generator().manual_seed(train_cfg.seed))
