@@ -29,6 +29,14 @@ def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torc
     return x * (1 + scale[:, None]) + shift[:, None]
 
 
+def causal_mask(n: int, n_context: int, device: torch.device) -> torch.Tensor:
+    """(n, n_context + n) bool: each of n tokens sees all the context and the tokens up to itself (built once
+    per decode, shared by every block)."""
+    mask = torch.ones(n, n_context + n, dtype=torch.bool, device=device)
+    mask[:, n_context:] = torch.tril(mask[:, n_context:])
+    return mask
+
+
 class Block(nn.Module):
     """x: (B, L, d), context: keys/values (B, h, L_c, d_h) of tokens x may also attend to, cond: (B, d) for
     an adaptive block -> (x', (k, v) of x)."""
@@ -59,8 +67,8 @@ class Block(nn.Module):
         return k, v
 
     def forward(self, x: torch.Tensor, context: KV | None = None, cond: torch.Tensor | None = None,
-                causal: bool = False) -> tuple[torch.Tensor, KV]:
-        """``causal``: token i of x attends to the context and to tokens <= i of x only."""
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, KV]:
+        """``mask``: (L, L_c + L) bool, True where a token of x may attend (None: everywhere)."""
         b, n, d = x.shape
         mod = None
         if self.modulation is not None and cond is not None:
@@ -68,10 +76,6 @@ class Block(nn.Module):
         h = self.norm1(x) if mod is None else _modulate(self.norm1(x), mod[0], mod[1])
         q, k, v = self._qkv(h)
         keys, values = (k, v) if context is None else (torch.cat([context[0], k], 2), torch.cat([context[1], v], 2))
-        mask = None
-        if causal:
-            mask = torch.ones(n, keys.shape[2], dtype=torch.bool, device=x.device)
-            mask[:, keys.shape[2] - n:] = torch.tril(mask[:, keys.shape[2] - n:])
         a = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask,
                                            dropout_p=self.dropout if self.training else 0.0)
         a = self.proj(a.transpose(1, 2).reshape(b, n, d))
@@ -110,8 +114,9 @@ class PrefixTransformer(nn.Module):
         """suffix: (B, L_s, d) attending to itself and the cached prefix, cond: (B, d) for an adaptive
         transformer -> (B, L_s, d), final (modulated) LayerNorm applied."""
         x = suffix
+        mask = causal_mask(suffix.shape[1], cache[0][0].shape[2], suffix.device) if self.causal_suffix else None
         for block, kv in zip(self.blocks, cache):
-            x, _ = block(x, context=kv, cond=cond, causal=self.causal_suffix)
+            x, _ = block(x, context=kv, cond=cond, mask=mask)
         if self.final_modulation is None or cond is None:
             return self.norm(x)
         shift, scale = self.final_modulation(cond).chunk(2, dim=-1)
