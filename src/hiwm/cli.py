@@ -82,6 +82,8 @@ def demo_config(a) -> PipelineConfig:
     if a.wm_steps:
         cfg.wm_steps = a.wm_steps
     cfg.hg_dagger = a.hg_dagger
+    if a.rounds:
+        cfg.rounds = a.rounds
     cfg.policy = demo_policy(cfg.policy, a)
     return cfg
 
@@ -290,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--wm-steps", type=_positive_int, default=None, help="world-model training steps (default 2000)")
     d.add_argument("--hg-dagger", action="store_true",
                    help="also run the Real HG-DAgger reference: the same operator and budget acting in the simulator")
+    d.add_argument("--rounds", type=_positive_int, default=None,
+                   help="DAgger-style rounds for Hi-WM, WM-CL and HG-DAgger alike: each method's budget is split "
+                        "over them and each round watches the policy fine-tuned on the rounds before (default 1)")
     _common(d)
     add_policy_options(d, default_type=None, show_defaults=False)
     d.set_defaults(fn=cmd_demo)

@@ -78,6 +78,14 @@ class PipelineConfig:
     episode_steps: int | None = None  # None: the task's limit (Push-T 300); --quick shortens every episode
     eval_seed: int = SEEDS["eval"]  # first evaluation seed; VALIDATION_SEED when tuning settings
     hg_dagger: bool = False  # also run the Real HG-DAgger reference (the operator acting in the simulator)
+    # DAgger-style rounds, the same for every method that gathers data with the policy (Hi-WM, WM-CL, Real
+    # HG-DAgger): its budget (B, wm_cl_rollouts) is split over the rounds, and each round after the first
+    # watches the base fine-tuned on everything gathered so far, so it meets that policy's failures. The
+    # variant itself is still the base fine-tuned finetune_steps on demos + all its data, as every variant is.
+    # Off by default: on Push-T's validation seeds 3 rounds gave Hi-WM 34% against 50% for one (base 41%;
+    # reports/probes/rounds_val.py): each round's ~500 corrective steps make a policy that fails differently,
+    # not less, and its corrections and recoveries teach the final fine-tune less than the base's own.
+    rounds: int = 1
 
     @property
     def steps_per_episode(self) -> int:
@@ -190,39 +198,43 @@ class Pipeline:
         acc["expert_in_model"] = expert_in_model(wm, seeds, c.steps_per_episode)
         return json.loads(self._write_json("wm_accuracy.json", acc).read_text())  # as a rerun reads it
 
-    def hiwm_data(self, policy, wm) -> dict:
-        path = self.dir / "hiwm" / "cost.json"
-        if path.exists():
-            return json.loads(path.read_text())
+    def _stage_dir(self, name: str, round_: int) -> Path:
+        """A method's folder for one round (one round: the method's folder itself, as before rounds existed)."""
+        return self.dir / name if self.cfg.rounds == 1 else self.dir / name / f"round-{round_}"
+
+    def _share(self, total: int, round_: int) -> int:
+        """Round ``round_``'s part of a budget split over the rounds (the remainder goes to the last)."""
+        n = self.cfg.rounds
+        return total // n + (total % n if round_ == n - 1 else 0)
+
+    def campaign(self, kind: str, policy, model, round_: int = 0, first_seed: int | None = None) -> dict:
+        """One round of Hi-WM (kind "hiwm": the operator in the world model) or of Real HG-DAgger ("hg_dagger":
+        the operator in the simulator, "on the robot"). A robot cannot be rolled back, so HG-DAgger corrects
+        where it notices (r = 0) on the one line it has (K = 1); every step it and the policy take there is a
+        robot step, every episode a reset. Returns the round's cost (campaign.py)."""
+        out = self._stage_dir(kind, round_)
+        if (out / "cost.json").exists():
+            return json.loads((out / "cost.json").read_text())
         op = OperatorConfig(**self.cfg.operator)
-        seeds = list(range(SEEDS["hiwm"], SEEDS["hiwm"] + 1000))
-        cost = self._timed("hiwm", lambda: run_campaign(policy, wm, seeds, self.dir / "hiwm", op, seed=self.cfg.seed,
-                                                         progress=self.progress, max_steps=self.cfg.steps_per_episode))
-        self._write_json("hiwm/cost.json", cost)
+        if kind == "hg_dagger":
+            op, model = replace(op, rollback=0, branches=1), SimulatorModel(SimulatorConfig(task=self.cfg.task))
+        op = replace(op, budget=self._share(op.budget, round_))
+        first = SEEDS[kind] if first_seed is None else first_seed
+        seeds = list(range(first, SEEDS[kind] + 1000))
+        cost = self._timed(kind, lambda: run_campaign(policy, model, seeds, out, op, seed=self.cfg.seed + 1000 * round_,
+                                                       progress=self.progress, max_steps=self.cfg.steps_per_episode))
+        cost["first_seed"] = first
+        self._write_json(str((out / "cost.json").relative_to(self.dir)), cost)
         return cost
 
-    def hg_dagger_data(self, policy) -> dict:
-        """Real HG-DAgger: the same operator and budget, acting in the simulator ("on the robot"). A robot
-        cannot be rolled back, so it corrects where it notices (r = 0) on the one line it has (K = 1); every
-        step it and the policy take is a robot step, every episode a reset."""
-        path = self.dir / "hg_dagger" / "cost.json"
-        if path.exists():
-            return json.loads(path.read_text())
-        op = replace(OperatorConfig(**self.cfg.operator), rollback=0, branches=1)
-        robot = SimulatorModel(SimulatorConfig(task=self.cfg.task))
-        seeds = list(range(SEEDS["hg_dagger"], SEEDS["hg_dagger"] + 1000))
-        cost = self._timed("hg_dagger", lambda: run_campaign(policy, robot, seeds, self.dir / "hg_dagger", op,
-                                                             seed=self.cfg.seed, progress=self.progress,
-                                                             max_steps=self.cfg.steps_per_episode))
-        self._write_json("hg_dagger/cost.json", cost)
-        return cost
-
-    def wm_cl_data(self, policy, wm) -> Path:
-        root = self.dir / "wm_cl" / "kept"
-        marker = self.dir / "wm_cl" / "done.json"
+    def wm_cl_data(self, policy, wm, round_: int = 0) -> Path:
+        """One round of WM-CL: rollouts in the world model, the judged-successful ones kept as a dataset."""
+        out = self._stage_dir("wm_cl", round_)
+        root, marker = out / "kept", out / "done.json"
         if marker.exists():
             return root
-        seeds = list(range(SEEDS["hiwm"], SEEDS["hiwm"] + self.cfg.wm_cl_rollouts))
+        first = SEEDS["hiwm"] + sum(self._share(self.cfg.wm_cl_rollouts, i) for i in range(round_))
+        seeds = list(range(first, first + self._share(self.cfg.wm_cl_rollouts, round_)))
         res = self._timed("wm_cl", lambda: rollout(WorldModelVecEnv(wm), policy, seeds, self.cfg.steps_per_episode,
                                                     seed=self.cfg.seed + 3, record=True, progress=self.progress,
                                                     desc="wm-cl rollouts"))
@@ -245,8 +257,18 @@ class Pipeline:
                                     "source": np.full(T, "policy", dtype=object),
                                     "wm_checkpoint": np.full(T, wm.checkpoint_id(), dtype=object)},
                                    task=spec.description, meta={"initial_seed": seed})
-        self._write_json("wm_cl/done.json", {"rollouts": len(seeds), "kept": int(res.success.sum())})
+        self._write_json(str(marker.relative_to(self.dir)), {"rollouts": len(seeds), "kept": int(res.success.sum())})
         return root
+
+    def post_train(self, name: str, demos: LeRobotDataset, base, gather, windows):
+        """The rounds of one method: ``gather(policy, round) -> that round's data``, then the base fine-tuned
+        on demos + ``windows(all data so far)``; the last round's fine-tune is the method's policy."""
+        policy, data = base, []
+        for i in range(self.cfg.rounds):
+            data.append(gather(policy, i))
+            last = i == self.cfg.rounds - 1
+            policy = self.finetune(name if last else f"{name}-round-{i}", demos, windows(data))
+        return policy, data
 
     def finetune(self, name: str, demos: LeRobotDataset, new_windows: EpisodeWindows | None):
         path = self.dir / "policies" / name
@@ -262,11 +284,11 @@ class Pipeline:
         self._write_json(f"policies/{name}/train.json", summary)
         return load_policy(path, device=self.cfg.device)
 
-    def correction_windows(self, policy, root: Path) -> EpisodeWindows | None:
+    def correction_windows(self, policy, root: Path | list[Path]) -> EpisodeWindows | None:
         """Hi-WM's (and Real HG-DAgger's) new data: windows on each branch's own corrective steps and, for a
         branch judged successful, on the policy's recovery after the hand-back (session/export.py). On the
         validation seeds this took the post-trained policy from 33% (corrections alone) to 48%."""
-        episodes = correction_episodes(root)
+        episodes = [ep for r in (root if isinstance(root, list) else [root]) for ep in correction_episodes(r)]
         return self._windows(episodes, policy, mask_key="train_mask") if episodes else None
 
     def evaluate(self, name: str, policy, wm) -> dict:
@@ -291,22 +313,32 @@ class Pipeline:
         base = self.base_policy(demos)
         wm = self.world_model(demos, play)
         accuracy = self.wm_accuracy(wm)
-        cost = self.hiwm_data(base, wm)
-        wm_cl_root = self.wm_cl_data(base, wm)
-        policies = {"base": base}
-        cw = self.correction_windows(base, self.dir / "hiwm" / "corrections")  # the run folder may have moved
-        policies["hiwm"] = self.finetune("hiwm", demos, cw)
-        wm_cl_ds = LeRobotDataset(wm_cl_root)
-        policies["wm_cl"] = self.finetune("wm_cl", demos, self._windows([wm_cl_ds], base) if wm_cl_ds.num_episodes else None)
-        costs = {"hiwm": cost}
-        if self.cfg.hg_dagger:
-            costs["real_hg_dagger"] = self.hg_dagger_data(base)
-            policies["real_hg_dagger"] = self.finetune(
-                "real_hg_dagger", demos, self.correction_windows(base, self.dir / "hg_dagger" / "corrections"))
+        policies, costs = {"base": base}, {}
+        for kind in ("hiwm", "hg_dagger") if self.cfg.hg_dagger else ("hiwm",):
+            policies[_VARIANT[kind]], rounds = self.post_train(
+                _VARIANT[kind], demos, base, self._campaign_round(kind, wm),
+                # the data's folders, not the costs' paths: the run folder may have moved
+                lambda rounds, kind=kind: self.correction_windows(
+                    base, [self._stage_dir(kind, i) / "corrections" for i in range(len(rounds))]))
+            costs[_VARIANT[kind]] = _summed(rounds)
+        policies["wm_cl"], _ = self.post_train("wm_cl", demos, base, lambda p, i: self.wm_cl_data(p, wm, i),
+                                               lambda roots: self._kept_windows(roots, base))
         evals = {name: self.evaluate(name, policies[name], wm) for name in (*VARIANTS, *policies.keys() - VARIANTS)}
         results = self.results(evals, costs, accuracy, time.perf_counter() - t0)
         self._write_json("results.json", results)
         return results
+
+    def _campaign_round(self, kind: str, wm):
+        """gather(policy, round) for Hi-WM or Real HG-DAgger: each round starts at the seed after the last
+        one the previous round used."""
+        def gather(policy, round_: int) -> dict:
+            first = SEEDS[kind] + sum(self.campaign(kind, None, wm, i)["sessions"] for i in range(round_))
+            return self.campaign(kind, policy, wm, round_, first)
+        return gather
+
+    def _kept_windows(self, roots: list[Path], policy) -> EpisodeWindows | None:
+        kept = [ds for ds in (LeRobotDataset(r) for r in roots) if ds.num_episodes]
+        return self._windows(kept, policy) if kept else None
 
     def results(self, evals: dict, costs: dict, accuracy: dict, wall: float) -> dict:
         c = self.cfg
@@ -318,12 +350,12 @@ class Pipeline:
                              "sim_success_95": float(np.mean(ev["sim"]["success_95"])),
                              "wm_success": float(wm.mean()), "wm_ci95": list(wilson_interval(int(wm.sum()), len(wm))),
                              "episodes": len(sim)}
-        wmcl = json.loads((self.dir / "wm_cl" / "done.json").read_text())
+        wmcl = _summed([json.loads((self._stage_dir("wm_cl", i) / "done.json").read_text()) for i in range(c.rounds)])
         return {
             "task": c.task, "backbone": c.policy["type"], "world_model": c.wm["type"], "seed": c.seed,
             "protocol": {"demos": c.demos, "H": op.horizon, "r": op.rollback, "K": op.branches, "B": op.budget,
                          "finetune_steps": c.finetune_steps, "policy_steps": c.policy_steps, "wm_steps": c.wm_steps,
-                         "play_episodes": c.play_episodes, "wm_cl_rollouts": c.wm_cl_rollouts,
+                         "play_episodes": c.play_episodes, "wm_cl_rollouts": c.wm_cl_rollouts, "rounds": c.rounds,
                          "eval_seeds": [c.eval_seed, c.eval_seed + c.eval_episodes],
                          "operator": {k: getattr(op, k) for k in TASK_DEFAULTS}},
             "methods": methods,
@@ -335,6 +367,19 @@ class Pipeline:
                                                                             "this_invocation": round(wall, 1)},
             "machine": machine_description(),
         }
+
+
+_VARIANT = {"hiwm": "hiwm", "hg_dagger": "real_hg_dagger"}  # campaign kind -> the variant it post-trains
+
+
+def _summed(records: list[dict]) -> dict:
+    """Per-round cost records -> one: numbers added, lists joined, anything else from the first round."""
+    out = dict(records[0])
+    for rec in records[1:]:
+        for k, v in rec.items():
+            if isinstance(v, (int, float, list)) and not isinstance(v, bool) and k != "first_seed":
+                out[k] = out[k] + v
+    return out
 
 
 def machine_description() -> str:

@@ -13,7 +13,7 @@ def _branch(T, corrective, on_branch_from, success_at, outcome, writer):
     frames = {
         "observation.state": np.zeros((T, 2), np.float32), "observation.environment_state": np.zeros((T, 16), np.float32),
         "action": np.zeros((T, 2), np.float32), "next.reward": np.zeros(T, np.float32),
-        "next.success": t >= success_at, "next.done": t == T - 1,
+        "next.success": t >= success_at, "next.done": t == T - 1, "next.uncertainty": np.zeros(T, np.float32),
         "intervention": (t >= corrective[0]) & (t < corrective[1]),
         "source": np.where((t >= corrective[0]) & (t < corrective[1]), "operator", "policy").astype(object),
         "node_id": t, "parent_node_id": t - 1, "branch_id": np.ones(T, np.int64),

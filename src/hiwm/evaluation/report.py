@@ -119,6 +119,10 @@ def write_report(results: dict, out_dir: Path, command: str) -> Path:
         hg = (f"\nReal HG-DAgger (the same operator acting in the simulator, correcting in place: r = 0, K = 1): "
               f"{c['operator_steps']} operator steps over {c['sessions']} episodes, {c['failure_states']} interventions, "
               f"{c['robot_steps']} robot steps, {c['resets']} resets.")
+    rounds = results["protocol"].get("rounds", 1)
+    rounds = (f"\nEach method gathered its data in {rounds} rounds, with its budget split evenly: round i + 1 watched the "
+              f"base fine-tuned on rounds 1..i; each variant is the base fine-tuned "
+              f"{results['protocol']['finetune_steps']} steps on demos + all its rounds' data." if rounds > 1 else "")
     gain = ""
     if {"base", "hiwm", "wm_cl"} <= set(m):
         gain = (f"Hi-WM vs Base: {100 * (m['hiwm']['sim_success'] - m['base']['sim_success']):+.0f} points; "
@@ -149,7 +153,7 @@ Spearman rho = {corr['spearman_rho']:.3f} (few points: read it as a sanity check
 Hi-WM: {cost['operator_steps']} operator steps over {cost['sessions']} sessions, {cost['failure_states']} failure
 states, {cost['branches']} branches, {cost['robot_steps']} robot steps, {cost['resets']} resets.
 WM-CL: {results['cost']['wm_cl']['kept']} of {results['cost']['wm_cl']['rollouts']} world-model rollouts judged
-successful and kept.{hg}
+successful and kept.{hg}{rounds}
 
 ## World-model open-loop accuracy (held-out simulator episodes)
 

@@ -26,9 +26,12 @@ log = logging.getLogger(__name__)
 
 def correction_features(spec: TaskSpec) -> dict:
     """Standard features plus ``on_branch``: the frame's step belongs to the exported branch itself
-    (False for the prefix it shares with its ancestors), so training can count each step once."""
+    (False for the prefix it shares with its ancestors), so training can count each step once; and
+    ``next.uncertainty``: the world model's own uncertainty figure for the step (ensemble disagreement;
+    0 in the simulator), so imagined outcomes can be judged by how far the model was trusted."""
     f = standard_features(spec.agent_dim, spec.action_dim, env_dim=spec.env_dim)
     f["on_branch"] = {"dtype": "bool", "shape": (1,), "names": None}
+    f["next.uncertainty"] = {"dtype": "float32", "shape": (1,), "names": None}
     return f
 
 
@@ -44,6 +47,7 @@ def branch_frames(tree: RolloutTree, branch_id: int, wm_checkpoint: str) -> dict
         "action": np.stack([n.action for n in dst]).astype(np.float32),
         "next.reward": np.array([n.progress for n in dst], np.float32),
         "next.success": np.array([n.success for n in dst], bool),
+        "next.uncertainty": np.array([n.uncertainty for n in dst], np.float32),
         "next.done": np.arange(len(dst)) == len(dst) - 1,
         "intervention": np.array([n.intervention for n in dst], bool),
         "source": np.array([n.source for n in dst], dtype=object),
@@ -128,6 +132,8 @@ def export_branches(tree: RolloutTree, branch_ids: list[int], root: str | Path, 
             frames = branch_frames(tree, b, wm_checkpoint)
             if not frames:
                 continue
+            # a dataset begun before a column existed (``next.uncertainty``) keeps its own columns
+            frames = {k: v for k, v in frames.items() if k in writer.features}
             ep = writer.add_episode(frames, task=spec.description or spec.name, meta={
                 **(meta or {}), "session": session, "branch_id": b, "leaf": branch.leaf, "outcome": branch.outcome})
             out.append({"branch": b, "leaf": branch.leaf, "episode": ep, "frames": len(frames["action"]),

@@ -1,0 +1,43 @@
+"""Validation probe for PipelineConfig.rounds (and any operator/pipeline change) on a finished run's data,
+base and world model: python reports/probes/rounds_val.py RUN NAME ROUNDS [PIPELINE_JSON] [--wm-cl]
+
+Links RUN's data/, policies/base and world_model/ into runs/val/NAME, runs Hi-WM's rounds (and WM-CL's with
+--wm-cl) and evaluates on the validation seeds 9 000-9 099 (never the held-out ones); prints one JSON line.
+"""
+import json
+import sys
+import time
+from pathlib import Path
+
+from hiwm.data import LeRobotDataset
+from hiwm.pipeline import VALIDATION_SEED, Pipeline, PipelineConfig
+
+src, name, rounds = Path(sys.argv[1]).resolve(), sys.argv[2], int(sys.argv[3])
+extra = json.loads(sys.argv[4]) if len(sys.argv) > 4 and not sys.argv[4].startswith("--") else {}
+src_cfg = json.loads((src / "config.json").read_text())
+out = Path("runs/val") / name
+(out / "policies").mkdir(parents=True, exist_ok=True)
+for part in ("data", "policies/base", "world_model"):
+    if not (out / part).exists():
+        (out / part).symlink_to(src / part)
+cfg = PipelineConfig(**{**src_cfg, "eval_seed": VALIDATION_SEED, "rounds": rounds, "hg_dagger": False, **extra})
+pl = Pipeline(cfg, out, progress=False)
+t = time.time()
+demos, _ = pl.collect_data()
+base, wm = pl.base_policy(demos), pl.world_model(demos, None)
+row = {"name": name, "rounds": rounds, **extra}
+if "--wm-cl" in sys.argv:
+    p, _ = pl.post_train("wm_cl", demos, base, lambda q, i: pl.wm_cl_data(q, wm, i),
+                         lambda roots: pl._kept_windows(roots, base))
+    row["wm_cl"] = sum(pl.evaluate("wm_cl", p, wm)["sim"]["success"])
+p, costs = pl.post_train("hiwm", demos, base, pl._campaign_round("hiwm", wm),
+                         lambda rs: pl.correction_windows(base, [pl._stage_dir("hiwm", i) / "corrections"
+                                                                 for i in range(len(rs))]))
+row.update(hiwm=sum(pl.evaluate("hiwm", p, wm)["sim"]["success"]),
+           failure_states=[c["failure_states"] for c in costs], operator_steps=[c["operator_steps"] for c in costs],
+           wall_s=round(time.time() - t))
+if "--base" in sys.argv:
+    row["base"] = sum(pl.evaluate("base", base, wm)["sim"]["success"])
+print(json.dumps(row), flush=True)
+with open("reports/probes/validation.jsonl", "a") as f:
+    f.write(json.dumps(row) + "\n")
