@@ -25,7 +25,7 @@ pl = Pipeline(cfg, out, progress=False)
 t = time.time()
 demos, _ = pl.collect_data()
 base, wm = pl.base_policy(demos), pl.world_model(demos, None)
-row = {"name": name, "rounds": rounds, **extra}
+row = {"run": src.name, "name": name, "rounds": rounds, **extra}
 if "--wm-cl" in sys.argv:
     p, _ = pl.post_train("wm_cl", demos, base, lambda q, i: pl.wm_cl_data(q, wm, i),
                          lambda roots: pl._kept_windows(roots, base))

@@ -71,7 +71,7 @@ def exportable_branches(tree: RolloutTree, only_kept: bool = False) -> list[int]
     return out
 
 
-def correction_episodes(roots, outcomes: bool = True) -> list[dict]:
+def correction_episodes(roots, outcomes: bool = True, max_uncertainty: float | None = None) -> list[dict]:
     """Episodes of corrections datasets with ``train_mask``: what each branch adds itself to training.
 
     Always the branch's own corrective steps. With ``outcomes`` (the protocol: "the corrective segments and
@@ -79,6 +79,8 @@ def correction_episodes(roots, outcomes: bool = True) -> list[dict]:
     steps after the hand-back, up to the first step judged a success: the recovery the correction made
     possible. Windows start only on masked steps and only their actions count in the loss
     (data/windows.py), so a step shared by a branch and its descendants is learned once.
+    With ``max_uncertainty`` a recovery also stops before the first step whose world-model uncertainty
+    (``next.uncertainty``) exceeds it: past that point the imagined outcome is not trusted.
     """
     out = []
     for root in [roots] if isinstance(roots, (str, bytes)) or hasattr(roots, "__fspath__") else roots:
@@ -95,6 +97,10 @@ def correction_episodes(roots, outcomes: bool = True) -> list[dict]:
                 t = np.arange(len(mask))
                 done = np.flatnonzero(ep["next.success"] & (t >= starts[0]))
                 end = done[0] if len(done) else len(mask) - 1
+                if max_uncertainty is not None and "next.uncertainty" in ep:
+                    doubt = np.flatnonzero((np.asarray(ep["next.uncertainty"]).reshape(-1) > max_uncertainty)
+                                           & (t >= starts[0]) & ~mask)
+                    end = min(end, doubt[0] - 1) if len(doubt) else end
                 mask = mask | (own & (t >= starts[0]) & (t <= end))
             ep["train_mask"] = mask
             if mask.any():
