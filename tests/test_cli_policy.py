@@ -112,3 +112,25 @@ def test_a_step_count_below_one_is_a_one_line_error(capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--policy-steps" in err and "must be at least 1" in err
+
+
+def test_demo_operator_and_round_options_reach_the_pipeline():
+    from hiwm.cli import demo_config
+
+    parser = build_parser()
+    assert demo_config(parser.parse_args(["demo"])).operator == {}
+    cfg = demo_config(parser.parse_args(["demo", "--K", "1", "--r", "0", "--B", "600", "--rounds", "2"]))
+    assert cfg.operator == {"branches": 1, "rollback": 0, "budget": 600} and cfg.rounds == 2
+    quick = demo_config(parser.parse_args(["demo", "--quick", "--K", "1"]))
+    assert quick.operator == {"budget": 45, "branches": 1}  # --quick's budget kept, K replaced
+
+
+def test_a_run_folder_made_with_other_settings_is_refused(tmp_path):
+    from hiwm.pipeline import Pipeline, PipelineConfig
+
+    Pipeline(PipelineConfig(demos=5), tmp_path)
+    Pipeline(PipelineConfig(demos=5, hg_dagger=True), tmp_path)  # adding the HG-DAgger reference is a rerun
+    with pytest.raises(HiwmError, match=r"other settings \(demos, operator\); use another --out"):
+        Pipeline(PipelineConfig(demos=6, operator={"branches": 1}), tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"demos": 5}))  # an older run: missing fields are defaults
+    Pipeline(PipelineConfig(demos=5), tmp_path)

@@ -84,6 +84,9 @@ def demo_config(a) -> PipelineConfig:
     cfg.hg_dagger = a.hg_dagger
     if a.rounds:
         cfg.rounds = a.rounds
+    given = {field: v for field, v in (("horizon", a.H), ("rollback", a.r), ("branches", a.K), ("budget", a.B))
+             if v is not None}
+    cfg.operator = {**cfg.operator, **given}
     cfg.policy = demo_policy(cfg.policy, a)
     return cfg
 
@@ -292,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--wm-steps", type=_positive_int, default=None, help="world-model training steps (default 2000)")
     d.add_argument("--hg-dagger", action="store_true",
                    help="also run the Real HG-DAgger reference: the same operator and budget acting in the simulator")
+    for flag, what in (("--H", "corrective steps per branch (default 15)"), ("--r", "rollback steps (default 5)"),
+                       ("--K", "branches per failure state (default 4)"),
+                       ("--B", "operator budget in corrective steps (default 1500)")):
+        d.add_argument(flag, type=int if flag == "--r" else _positive_int, default=None,
+                       help=f"the scripted operator's {what}; a report states a change")
     d.add_argument("--rounds", type=_positive_int, default=None,
                    help="DAgger-style rounds for Hi-WM, WM-CL and HG-DAgger alike: each method's budget is split "
                         "over them and each round watches the policy fine-tuned on the rounds before (default 1)")

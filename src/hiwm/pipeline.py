@@ -26,6 +26,7 @@ import torch
 from hiwm.data import DatasetWriter, EpisodeWindows, LeRobotDataset, WindowMixture, standard_features
 from hiwm.data.collect import collect
 from hiwm.data.images import with_images
+from hiwm.errors import HiwmError
 from hiwm.evaluation.metrics import wilson_interval
 from hiwm.evaluation.runner import RolloutResult, rollout
 from hiwm.evaluation.wm_accuracy import expert_in_model, heldout_episodes, open_loop_errors
@@ -108,6 +109,7 @@ class Pipeline:
         self.task = task_class(cfg.task)  # an unknown task fails before anything is written
         self.cfg, self.dir, self.progress = cfg, Path(run_dir), progress
         self.dir.mkdir(parents=True, exist_ok=True)
+        _check_same_settings(cfg, self.dir / "config.json")
         timing = self.dir / "timing.json"  # stage times survive reruns that skip the stage
         self.timing: dict[str, float] = json.loads(timing.read_text()) if timing.exists() else {}
         self._write_json("config.json", asdict(cfg))
@@ -367,6 +369,24 @@ class Pipeline:
                                                                             "this_invocation": round(wall, 1)},
             "machine": machine_description(),
         }
+
+
+# Settings a finished stage's output does not depend on: a rerun may change them in the same run folder.
+RERUN_SAFE = ("hg_dagger", "device")
+
+
+def _check_same_settings(cfg: PipelineConfig, path: Path) -> None:
+    """Stages are cached by folder, so a run folder made with other settings would silently serve stale
+    stages: refuse it, naming the settings that differ (a field older runs lack counts as its default)."""
+    if not path.exists():
+        return
+    before = {**asdict(PipelineConfig()), **json.loads(path.read_text())}
+    now = json.loads(json.dumps(asdict(cfg), default=_json_default))
+    before = json.loads(json.dumps(before, default=_json_default))
+    differ = sorted(k for k in now if k not in RERUN_SAFE and before.get(k) != now[k])
+    if differ:
+        raise HiwmError(f"{path.parent}: this run folder was made with other settings ({', '.join(differ)}); "
+                        f"use another --out (finished stages are reused by folder)")
 
 
 _VARIANT = {"hiwm": "hiwm", "hg_dagger": "real_hg_dagger"}  # campaign kind -> the variant it post-trains
