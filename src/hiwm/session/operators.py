@@ -44,7 +44,10 @@ class OperatorConfig:
 
     horizon: int = 15  # H: corrective steps per branch
     rollback: int = 5  # r: steps back from where failure was noticed
-    branches: int = 4  # K: corrective continuations per failure state
+    # K: corrective continuations per failure state. The protocol's 4 is the default; with the scripted operator
+    # K = 1 (the budget spread over 4x the failure states) did best on the validation seeds of Push-T (58% against
+    # 50%) and the towel (76% against 69%): its extra branches are the same expert with a little noise.
+    branches: int = 4
     budget: int = 1500  # B: corrective steps in all (the campaign shares one budget)
     disagree: float | None = None  # weighted action distance that counts as disagreement (Push-T: px; gripper: m)
     action_weights: tuple[float, ...] | None = None  # per action dim, applied before the distance (None: all 1)
