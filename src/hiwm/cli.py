@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run the Real HG-DAgger reference: the same operator and budget acting in the simulator")
     for flag, what in (("--H", "corrective steps per branch (default 15)"), ("--r", "rollback steps (default 5)"),
                        ("--K", "branches per failure state (default 4)"),
-                       ("--B", "operator budget in corrective steps (default 1500)")):
+                       ("--B", "budget in corrective steps (default 1500)")):
         d.add_argument(flag, type=int if flag == "--r" else _positive_int, default=None,
                        help=f"the scripted operator's {what}; a report states a change")
     d.add_argument("--rounds", type=_positive_int, default=None,
