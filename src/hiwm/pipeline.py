@@ -84,8 +84,8 @@ class PipelineConfig:
     # watches the base fine-tuned on everything gathered so far, so it meets that policy's failures. The
     # variant itself is still the base fine-tuned finetune_steps on demos + all its data, as every variant is.
     # Off by default: on Push-T's validation seeds 3 rounds gave Hi-WM 34% against 50% for one (base 41%;
-    # reports/probes/rounds_val.py): each round's ~500 corrective steps make a policy that fails differently,
-    # not less, and its corrections and recoveries teach the final fine-tune less than the base's own.
+    # reports/probes/rounds_val.py). A likely reason, not measured: a policy fine-tuned on ~500 corrective steps
+    # fails in other places rather than fewer, so later rounds' data suits the final fine-tune of the base less.
     rounds: int = 1
 
     @property
