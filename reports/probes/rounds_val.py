@@ -27,7 +27,7 @@ demos, _ = pl.collect_data()
 base, wm = pl.base_policy(demos), pl.world_model(demos, None)
 row = {"run": src.name, "name": name, "rounds": rounds, **extra}
 if "--wm-cl" in sys.argv:
-    p, _ = pl.post_train("wm_cl", demos, base, lambda q, i: pl.wm_cl_data(q, wm, i),
+    p, _ = pl.post_train("wm_cl", demos, base, lambda q, done: pl.wm_cl_data(q, wm, len(done)),
                          lambda roots: pl._kept_windows(roots, base))
     row["wm_cl"] = sum(pl.evaluate("wm_cl", p, wm)["sim"]["success"])
 p, costs = pl.post_train("hiwm", demos, base, pl._campaign_round("hiwm", wm),

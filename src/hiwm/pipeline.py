@@ -263,11 +263,11 @@ class Pipeline:
         return root
 
     def post_train(self, name: str, demos: LeRobotDataset, base, gather, windows):
-        """The rounds of one method: ``gather(policy, round) -> that round's data``, then the base fine-tuned
-        on demos + ``windows(all data so far)``; the last round's fine-tune is the method's policy."""
+        """The rounds of one method: ``gather(policy, earlier rounds' data) -> this round's data``, then the base
+        fine-tuned on demos + ``windows(all data so far)``; the last round's fine-tune is the method's policy."""
         policy, data = base, []
         for i in range(self.cfg.rounds):
-            data.append(gather(policy, i))
+            data.append(gather(policy, list(data)))
             last = i == self.cfg.rounds - 1
             policy = self.finetune(name if last else f"{name}-round-{i}", demos, windows(data))
         return policy, data
@@ -290,7 +290,7 @@ class Pipeline:
         """Hi-WM's (and Real HG-DAgger's) new data: windows on each branch's own corrective steps and, for a
         branch judged successful, on the policy's recovery after the hand-back (session/export.py). On the
         validation seeds this took the post-trained policy from 33% (corrections alone) to 48%."""
-        episodes = [ep for r in (root if isinstance(root, list) else [root]) for ep in correction_episodes(r)]
+        episodes = correction_episodes(root)
         return self._windows(episodes, policy, mask_key="train_mask") if episodes else None
 
     def evaluate(self, name: str, policy, wm) -> dict:
@@ -323,7 +323,7 @@ class Pipeline:
                 lambda rounds, kind=kind: self.correction_windows(
                     base, [self._stage_dir(kind, i) / "corrections" for i in range(len(rounds))]))
             costs[_VARIANT[kind]] = _summed(rounds)
-        policies["wm_cl"], _ = self.post_train("wm_cl", demos, base, lambda p, i: self.wm_cl_data(p, wm, i),
+        policies["wm_cl"], _ = self.post_train("wm_cl", demos, base, lambda p, done: self.wm_cl_data(p, wm, len(done)),
                                                lambda roots: self._kept_windows(roots, base))
         evals = {name: self.evaluate(name, policies[name], wm) for name in (*VARIANTS, *policies.keys() - VARIANTS)}
         results = self.results(evals, costs, accuracy, time.perf_counter() - t0)
@@ -331,11 +331,10 @@ class Pipeline:
         return results
 
     def _campaign_round(self, kind: str, wm):
-        """gather(policy, round) for Hi-WM or Real HG-DAgger: each round starts at the seed after the last
-        one the previous round used."""
-        def gather(policy, round_: int) -> dict:
-            first = SEEDS[kind] + sum(self.campaign(kind, None, wm, i)["sessions"] for i in range(round_))
-            return self.campaign(kind, policy, wm, round_, first)
+        """gather(policy, earlier rounds' costs) for Hi-WM or Real HG-DAgger: each round starts at the seed
+        after the last one the earlier rounds used."""
+        def gather(policy, done: list[dict]) -> dict:
+            return self.campaign(kind, policy, wm, len(done), SEEDS[kind] + sum(c["sessions"] for c in done))
         return gather
 
     def _kept_windows(self, roots: list[Path], policy) -> EpisodeWindows | None:
@@ -380,9 +379,9 @@ def _check_same_settings(cfg: PipelineConfig, path: Path) -> None:
     stages: refuse it, naming the settings that differ (a field older runs lack counts as its default)."""
     if not path.exists():
         return
-    before = {**asdict(PipelineConfig()), **json.loads(path.read_text())}
-    now = json.loads(json.dumps(asdict(cfg), default=_json_default))
-    before = json.loads(json.dumps(before, default=_json_default))
+    as_json = lambda d: json.loads(json.dumps(d, default=_json_default))  # noqa: E731  (tuples -> lists)
+    before = as_json({**asdict(PipelineConfig()), **json.loads(path.read_text())})
+    now = as_json(asdict(cfg))
     differ = sorted(k for k in now if k not in RERUN_SAFE and before.get(k) != now[k])
     if differ:
         raise HiwmError(f"{path.parent}: this run folder was made with other settings ({', '.join(differ)}); "
