@@ -1,8 +1,12 @@
 """Validation probe for PipelineConfig.rounds (and any operator/pipeline change) on a finished run's data,
-base and world model: python reports/probes/rounds_val.py RUN NAME ROUNDS [PIPELINE_JSON] [--wm-cl]
+base and world model: python reports/probes/rounds_val.py RUN NAME ROUNDS [PIPELINE_JSON] [--wm-cl] [--base] [--control]
+[--campaign-from=OTHER]
 
 Links RUN's data/, policies/base and world_model/ into runs/val/NAME, runs Hi-WM's rounds (and WM-CL's with
 --wm-cl) and evaluates on the validation seeds 9 000-9 099 (never the held-out ones); prints one JSON line.
+--campaign-from=OTHER reuses runs/val/OTHER's Hi-WM campaign (and WM-CL rollouts), so only the fine-tunes run:
+for probing the fine-tuning recipe on the same data. --control also fine-tunes on the demonstrations alone
+(the same steps): what more training without new data gives.
 """
 import json
 import sys
@@ -20,6 +24,10 @@ out = Path("runs/val") / name
 for part in ("data", "policies/base", "world_model"):
     if not (out / part).exists():
         (out / part).symlink_to(src / part)
+donor = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--campaign-from=")), None)
+for part in ("hiwm", "wm_cl") if donor else ():
+    if (Path("runs/val") / donor / part).exists() and not (out / part).exists():
+        (out / part).symlink_to((Path("runs/val") / donor / part).resolve())
 cfg = PipelineConfig(**{**src_cfg, "eval_seed": VALIDATION_SEED, "rounds": rounds, "hg_dagger": False, **extra})
 pl = Pipeline(cfg, out, progress=False)
 t = time.time()
@@ -36,6 +44,10 @@ p, costs = pl.post_train("hiwm", demos, base, pl._campaign_round("hiwm", wm),
 row.update(hiwm=sum(pl.evaluate("hiwm", p, wm)["sim"]["success"]),
            failure_states=[c["failure_states"] for c in costs], operator_steps=[c["operator_steps"] for c in costs],
            wall_s=round(time.time() - t))
+if "--control" in sys.argv:
+    row["control"] = sum(pl.evaluate("control", pl.finetune("control", demos, None), wm)["sim"]["success"])
+if donor:
+    row["campaign_from"] = donor
 if "--base" in sys.argv:
     row["base"] = sum(pl.evaluate("base", base, wm)["sim"]["success"])
 print(json.dumps(row), flush=True)

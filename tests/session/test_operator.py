@@ -22,6 +22,19 @@ def test_failure_detector_disagreement_and_stall():
     assert reasons[-1] == "stall" and reasons[:5] == [None] * 5
 
 
+def test_stall_on_closeness_reads_the_predicted_pose(policy, world_model, obs0):
+    """With coverage flat at 0 far from the goal, only the closeness signal tells a push from a stall."""
+    from hiwm.tasks import task_class
+
+    task = task_class("pusht")
+    op = ScriptedOperator("pusht", OperatorConfig(stall_on="closeness"), seed=0)
+    s = Session.start(policy, world_model, obs0, SessionConfig(max_steps=5, seed=0))
+    s.resume()
+    node = s.step()
+    assert op._stall_signal(node) == task.closeness(task.scene_of(node.obs))
+    assert ScriptedOperator("pusht", OperatorConfig(), seed=0)._stall_signal(node) == node.progress
+
+
 def test_operator_protocol_on_one_session(policy, world_model, obs0):
     cfg = OperatorConfig(horizon=4, rollback=3, branches=3, budget=12, disagree=0.0, patience=1, warmup=5,
                          max_corrections=1)
@@ -103,6 +116,8 @@ def test_missing_or_wrong_task_defaults_are_one_line_errors():
     with pytest.raises(HiwmError, match="action_weights"):
         OperatorConfig(disagree=1, patience=1, stall_steps=1, stall_gain=0.1, warmup=0,
                        action_weights=(1.0, 1.0)).for_task(bare)
+    with pytest.raises(HiwmError, match="stall_on"):
+        OperatorConfig(stall_on="mood").for_task(task_class("pusht").spec_)
     with pytest.raises(HiwmError, match="branch_variety"):
         OperatorConfig(branch_variety="wild").for_task(task_class("pusht").spec_)
 

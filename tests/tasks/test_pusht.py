@@ -47,6 +47,13 @@ def test_coverage_is_graded():
     assert 0.85 < PushTTask.progress(slightly_off) < 1.0
 
 
+def test_closeness_keeps_changing_where_coverage_is_flat():
+    far, farther = (np.array([100.0, 100.0, x, 380.0, 0.0]) for x in (380.0, 400.0))
+    assert PushTTask.progress(far) == PushTTask.progress(farther) == 0.0
+    assert 0.0 < PushTTask.closeness(farther) < PushTTask.closeness(far) < 1.0
+    assert PushTTask.closeness(np.array([0.0, 0.0, *GOAL_POSE])) == pytest.approx(1.0)
+
+
 def test_coverage_equals_the_geos_polygon_overlap():
     """The exact clipping gives gym-pusht's measure (the goal T's area covered, via shapely/GEOS) to rounding:
     start poses, poses near and at the goal, touching and turned poses, and random ones."""

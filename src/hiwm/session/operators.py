@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 
 BRANCH_VARIETIES = ("noise", "alternatives")
+STALL_SIGNALS = ("progress", "closeness")  # Task.progress, or Task.closeness (smooth far from the goal)
 TASK_DEFAULTS = ("disagree", "action_weights", "patience", "stall_steps", "stall_gain", "warmup")
 
 
@@ -54,6 +55,7 @@ class OperatorConfig:
     patience: int | None = None  # consecutive disagreeing steps before taking over
     stall_steps: int | None = None  # no progress gain over this many steps = stalled
     stall_gain: float | None = None
+    stall_on: str = "progress"  # what must rise by stall_gain: "progress" or "closeness" (STALL_SIGNALS)
     warmup: int | None = None  # steps after the start or a hand-back before judging
     branch_skill: float = 0.9  # expert skill on branches after the first
     branch_variety: str = "noise"  # branches after the first: "noise" (at branch_skill) or "alternatives"
@@ -71,6 +73,8 @@ class OperatorConfig:
                     raise HiwmError(f"{spec.name}: no operator default for {name!r}; set it in the operator config")
                 filled[name] = defaults.get(name)
         out = replace(self, **filled)
+        if out.stall_on not in STALL_SIGNALS:
+            raise HiwmError(f"stall_on must be one of {STALL_SIGNALS}, got {out.stall_on!r}")
         if out.branch_variety not in BRANCH_VARIETIES:
             raise HiwmError(f"branch_variety must be one of {BRANCH_VARIETIES}, got {out.branch_variety!r}")
         if out.action_weights is not None and len(out.action_weights) != spec.action_dim:
@@ -142,10 +146,17 @@ class ScriptedOperator:
             node = session.step()
             if not correct or corrections >= self.cfg.max_corrections or self.budget_left < self.cfg.horizon:
                 continue
-            reason = detector.update(node.action, watcher.act(before.obs), node.progress)
+            reason = detector.update(node.action, watcher.act(before.obs), self._stall_signal(node))
             if reason and session.phase == Phase.AUTONOMOUS:
                 self._correct(session, node.id, reason, corrections)
                 return
+
+    def _stall_signal(self, node) -> float:
+        """What the stall test watches at ``node``, read off the predicted observation only."""
+        if self.cfg.stall_on == "progress":
+            return node.progress
+        task = task_class(self.task_name)
+        return float(task.closeness(task.scene_of(node.obs)))
 
     def _correct(self, session: Session, failure_node: int, reason: str, corrections: int) -> None:
         if self.budget_left < self.cfg.horizon:

@@ -113,6 +113,13 @@ class Task(gym.Env, abc.ABC):
                 np.array([j[2] for j in judged], dtype=bool))
 
     @classmethod
+    def closeness(cls, scene: np.ndarray) -> float:
+        """scene: (D_scene,) -> how near success it is, in [0, 1], for the scripted operator's stall test
+        (``OperatorConfig.stall_on``). Default: ``progress``; a task whose progress stays flat far from the
+        goal (Push-T's coverage is 0 until the T overlaps it) overrides it with a smooth distance."""
+        return cls.progress(scene)
+
+    @classmethod
     def is_terminal_success(cls, scene: np.ndarray) -> bool:
         """Where the episode ends early on success (gym-pusht: coverage 0.95); default: ``is_success``."""
         return cls.is_success(scene)

@@ -108,6 +108,8 @@ def pose_from_keypoints(kp) -> np.ndarray:
 T_RECTS = ((-60.0, 60.0, 0.0, 30.0), (-15.0, 15.0, 30.0, 120.0))
 _T_AREA = sum((x1 - x0) * (y1 - y0) for x0, x1, y0, y1 in T_RECTS)
 _GOAL_X, _GOAL_Y, _GOAL_A = GOAL_POSE.tolist()
+_GOAL_KEYPOINTS = keypoints(GOAL_POSE)
+CLOSENESS_PX = 250.0  # keypoint error counted as "nowhere near" (initial errors are ~50-250 px)
 _GOAL_C, _GOAL_S = math.cos(_GOAL_A), math.sin(_GOAL_A)
 
 
@@ -266,6 +268,13 @@ class PushTTask(Task):
     @classmethod
     def progress(cls, scene: np.ndarray) -> float:
         return coverage(np.asarray(scene)[2:5])
+
+    @classmethod
+    def closeness(cls, scene: np.ndarray) -> float:
+        """1 - (mean keypoint distance to the goal pose) / CLOSENESS_PX, floored at 0: unlike coverage it keeps
+        changing while the T is still far from the goal, so a stall in it is a stall of the push."""
+        error = np.linalg.norm(keypoints(np.asarray(scene)[2:5]) - _GOAL_KEYPOINTS, axis=-1).mean()
+        return max(0.0, 1.0 - float(error) / CLOSENESS_PX)
 
     @classmethod
     def is_success(cls, scene: np.ndarray) -> bool:
