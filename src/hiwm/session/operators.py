@@ -124,7 +124,8 @@ class FailureDetector:
 class ScriptedOperator:
     def __init__(self, task_name: str, config: OperatorConfig | None = None, seed: int = 0):
         self.task_name = task_name
-        self.cfg = (config or OperatorConfig()).for_task(task_class(task_name).spec_)
+        self.task = task_class(task_name)
+        self.cfg = (config or OperatorConfig()).for_task(self.task.spec_)
         self.seed = seed
         self.stats = OperatorStats()
         self.events: list[dict] = []  # where and why it took over
@@ -158,8 +159,7 @@ class ScriptedOperator:
         """What the stall test watches at ``node``, read off the predicted observation only."""
         if self.cfg.stall_on == "progress":
             return node.progress
-        task = task_class(self.task_name)
-        return float(task.closeness(task.scene_of(node.obs)))
+        return float(self.task.closeness(self.task.scene_of(node.obs)))
 
     def _correct(self, session: Session, failure_node: int, reason: str, corrections: int) -> None:
         if self.budget_left < self.cfg.horizon:

@@ -91,6 +91,14 @@ def keypoints(pose) -> np.ndarray:
     return np.stack([x * c - y * s + pose[..., 0:1], x * s + y * c + pose[..., 1:2]], axis=-1)
 
 
+_GOAL_KEYPOINTS = keypoints(GOAL_POSE)
+
+
+def pose_error(pose) -> np.ndarray:
+    """Block pose(s) (..., 3) -> mean keypoint distance to the goal pose (...,), px."""
+    return np.linalg.norm(keypoints(pose) - _GOAL_KEYPOINTS, axis=-1).mean(-1)
+
+
 def pose_from_keypoints(kp) -> np.ndarray:
     """The T's keypoints (..., 16) or (..., 8, 2) -> pose (..., 3); exact inverse of :func:`keypoints`."""
     kp = np.asarray(kp, dtype=np.float64).reshape(*np.shape(kp)[: -1 if np.shape(kp)[-1] == 16 else -2], 8, 2)
@@ -108,7 +116,6 @@ def pose_from_keypoints(kp) -> np.ndarray:
 T_RECTS = ((-60.0, 60.0, 0.0, 30.0), (-15.0, 15.0, 30.0, 120.0))
 _T_AREA = sum((x1 - x0) * (y1 - y0) for x0, x1, y0, y1 in T_RECTS)
 _GOAL_X, _GOAL_Y, _GOAL_A = GOAL_POSE.tolist()
-_GOAL_KEYPOINTS = keypoints(GOAL_POSE)
 CLOSENESS_PX = 250.0  # keypoint error counted as "nowhere near" (initial errors are ~50-250 px)
 _GOAL_C, _GOAL_S = math.cos(_GOAL_A), math.sin(_GOAL_A)
 
@@ -273,8 +280,7 @@ class PushTTask(Task):
     def closeness(cls, scene: np.ndarray) -> float:
         """1 - (mean keypoint distance to the goal pose) / CLOSENESS_PX, floored at 0: unlike coverage it keeps
         changing while the T is still far from the goal, so a stall in it is a stall of the push."""
-        error = np.linalg.norm(keypoints(np.asarray(scene)[2:5]) - _GOAL_KEYPOINTS, axis=-1).mean()
-        return max(0.0, 1.0 - float(error) / CLOSENESS_PX)
+        return max(0.0, 1.0 - float(pose_error(np.asarray(scene)[2:5])) / CLOSENESS_PX)
 
     @classmethod
     def is_success(cls, scene: np.ndarray) -> bool:

@@ -32,7 +32,7 @@ import shapely
 
 from hiwm.tasks.base import Expert
 from hiwm.tasks.pusht import (AGENT_RADIUS, DT, GOAL_POSE, K_P, K_V, SUBSTEPS, T_OUTLINE, WORKSPACE,
-                              PushTTask, build_space, coverage, keypoints, transform)
+                              PushTTask, build_space, coverage, keypoints, pose_error, transform)
 from hiwm.tasks.registry import EXPERTS
 
 log = logging.getLogger(__name__)
@@ -47,16 +47,10 @@ L_MAX = 6            # max push length, control steps
 TOP_M = 5            # candidates re-simulated with every push length
 SPACING = 15.0       # distance between contact candidates along the outline, px
 WALL_LO, WALL_HI = 7.0 + AGENT_RADIUS + 1.0, 504.0 - AGENT_RADIUS - 1.0
-_GOAL_KP = keypoints(GOAL_POSE)
 COM = np.array([0.0, 45.0])  # the block's centre of gravity in its body frame
 _GOAL_COM = transform(COM[None], GOAL_POSE)[0]
 W_ANGLE, W_COVER = 100.0, 60.0  # cost weights: px per rad of angle error, px per unit of uncovered goal
 _T_POLY = shapely.Polygon(T_OUTLINE)
-
-
-def pose_error(pose: np.ndarray) -> np.ndarray:
-    """Block pose(s) (..., 3) -> mean keypoint distance to the goal (...,), px."""
-    return np.linalg.norm(keypoints(pose) - _GOAL_KP, axis=-1).mean(-1)
 
 
 def cost(pose: np.ndarray) -> float:
