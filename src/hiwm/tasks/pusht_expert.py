@@ -32,7 +32,7 @@ import shapely
 
 from hiwm.tasks.base import Expert
 from hiwm.tasks.pusht import (AGENT_RADIUS, DT, GOAL_POSE, K_P, K_V, SUBSTEPS, T_OUTLINE, WORKSPACE,
-                              PushTTask, build_space, coverage, keypoints, pose_error, transform)
+                              PushTTask, build_space, coverage, pose_error, transform)
 from hiwm.tasks.registry import EXPERTS
 
 log = logging.getLogger(__name__)
