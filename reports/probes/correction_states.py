@@ -3,9 +3,12 @@
 For each branch's first corrective step: the mean pusher-to-block distance (block = the T's reference point,
 read off the predicted keypoints) over the 20 steps before it, the branch's judged outcome, and the depth.
 Prints how many corrections start after the pusher had stayed over 70 px from the block, and the judged
-success of the branches from those states and from the others.
+success of the branches from those states and from the others; then, from the campaign's cost.json beside
+the dataset, its failure states, sessions and median take-over depth (the rolled-back-to node).
 """
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -30,3 +33,6 @@ away = gap > 70
 print(f"{len(rows)} corrections; {int(away.sum())} start after the pusher stayed > 70 px from the block")
 print(f"judged branch success: from those {won[away].mean():.2f}, from the others {won[~away].mean():.2f}")
 print(f"median depth: {np.median(depth[away]):.0f} and {np.median(depth[~away]):.0f} steps")
+cost = json.loads((Path(sys.argv[1]).parent / "cost.json").read_text())
+print(f"campaign: {cost['failure_states']} failure states over {cost['sessions']} sessions, median take-over depth "
+      f"{np.median([e['depth'] for e in cost['events']]):.0f} steps")
