@@ -22,6 +22,17 @@ def test_failure_detector_disagreement_and_stall():
     assert reasons[-1] == "stall" and reasons[:5] == [None] * 5
 
 
+def test_failure_detector_risk_counts_on_entering_only():
+    cfg = OperatorConfig(disagree=10, patience=3, warmup=2, stall_steps=50, stall_gain=0.05, risk=True)
+    same = np.zeros(2)
+    d = FailureDetector(cfg)  # entering risk during the warm-up is caught right after it
+    assert [d.update(same, same, 0.0, at_risk=r) for r in (False, True, True)] == [None, None, "risk"]
+    d = FailureDetector(cfg)  # handed back at risk: only a new entry counts
+    assert [d.update(same, same, 0.0, at_risk=r) for r in (True,) * 4 + (False, True)] == [None] * 5 + ["risk"]
+    off = FailureDetector(OperatorConfig(**{**cfg.__dict__, "risk": False}))
+    assert [off.update(same, same, 0.0, at_risk=r) for r in (False, True, True)] == [None] * 3
+
+
 def test_stall_on_closeness_reads_the_predicted_pose(policy, world_model, obs0):
     """With coverage flat at 0 far from the goal, only the closeness signal tells a push from a stall."""
     from hiwm.tasks import task_class

@@ -54,6 +54,24 @@ def test_closeness_keeps_changing_where_coverage_is_flat():
     assert PushTTask.closeness(np.array([0.0, 0.0, *GOAL_POSE])) == pytest.approx(1.0)
 
 
+def test_at_risk_is_the_t_against_a_wall():
+    """wall_gap is the outline's least distance to the walls' inner faces (5 and 506 px), as shapely measures it."""
+    from hiwm.tasks.pusht import RISK_WALL_PX, wall_gap
+
+    rng = np.random.default_rng(1)
+    poses = rng.uniform([0, 0, -np.pi], [512, 512, np.pi], (50, 3))
+    inner = shapely.box(5, 5, 506, 506).exterior
+    for pose, gap in zip(poses, wall_gap(poses)):
+        outline = shapely.Polygon(transform(T_OUTLINE, pose))
+        if shapely.box(5, 5, 506, 506).contains(outline):
+            assert gap == pytest.approx(outline.distance(inner))
+        else:
+            assert gap < 0
+    assert not PushTTask.at_risk(np.array([0.0, 0.0, *GOAL_POSE]))
+    beside = np.array([0.0, 0.0, 256.0, 5.0 + RISK_WALL_PX / 2, 0.0])  # the top bar's edge along the wall at y=5
+    assert PushTTask.at_risk(beside)
+
+
 def test_coverage_equals_the_geos_polygon_overlap():
     """The exact clipping gives gym-pusht's measure (the goal T's area covered, via shapely/GEOS) to rounding:
     start poses, poses near and at the goal, touching and turned poses, and random ones."""

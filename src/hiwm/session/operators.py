@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 BRANCH_VARIETIES = ("noise", "alternatives")
 STALL_SIGNALS = ("progress", "closeness")  # Task.progress, or Task.closeness (smooth far from the goal)
-TASK_DEFAULTS = ("disagree", "action_weights", "patience", "stall_steps", "stall_gain", "warmup")
+TASK_DEFAULTS = ("disagree", "action_weights", "patience", "stall_steps", "stall_gain", "warmup", "risk")
+OPTIONAL_DEFAULTS = {"action_weights": None, "risk": False}  # a task may leave these out
 
 
 @dataclass
@@ -60,6 +61,9 @@ class OperatorConfig:
     # median depth (118 against 112 steps); why it does worse is not known.
     stall_on: str = "progress"
     warmup: int | None = None  # steps after the start or a hand-back before judging
+    # also take over when the prediction enters a failure-prone scene (Task.at_risk; Push-T: the T against a wall),
+    # which a person would catch long before progress stalls
+    risk: bool | None = None
     branch_skill: float = 0.9  # expert skill on branches after the first
     branch_variety: str = "noise"  # branches after the first: "noise" (at branch_skill) or "alternatives"
     #                                (full skill, the k-th best distinct first move: Expert.prefer)
@@ -72,9 +76,9 @@ class OperatorConfig:
         filled = {}
         for name in TASK_DEFAULTS:
             if getattr(self, name) is None:
-                if name not in defaults and name != "action_weights":
+                if name not in defaults and name not in OPTIONAL_DEFAULTS:
                     raise HiwmError(f"{spec.name}: no operator default for {name!r}; set it in the operator config")
-                filled[name] = defaults.get(name)
+                filled[name] = defaults.get(name, OPTIONAL_DEFAULTS.get(name))
         out = replace(self, **filled)
         if out.stall_on not in STALL_SIGNALS:
             raise HiwmError(f"stall_on must be one of {STALL_SIGNALS}, got {out.stall_on!r}")
@@ -104,12 +108,20 @@ class FailureDetector:
         self.weights = 1.0 if cfg.action_weights is None else np.asarray(cfg.action_weights, dtype=np.float64)
         self.disagreeing = 0
         self.progress: list[float] = []
+        self.safe_seen = False  # a scene not at risk watched: entering risk from here on counts
 
-    def update(self, policy_action: np.ndarray, operator_action: np.ndarray, progress: float) -> str | None:
-        """Actions (A,) and the predicted progress after the step -> "disagreement", "stall" or None."""
+    def update(self, policy_action: np.ndarray, operator_action: np.ndarray, progress: float,
+               at_risk: bool = False) -> str | None:
+        """Actions (A,), the predicted progress after the step and whether that predicted scene is at risk
+        (Task.at_risk) -> "risk", "disagreement", "stall" or None. Risk counts only once the watch has seen a
+        safe scene, so a branch handed back at risk is not taken over again at once."""
         self.progress.append(progress)
+        entered_risk = self.cfg.risk and at_risk and self.safe_seen
+        self.safe_seen |= not at_risk
         if len(self.progress) <= self.cfg.warmup:
             return None
+        if entered_risk:
+            return "risk"
         gap = self.weights * (np.asarray(policy_action) - np.asarray(operator_action))
         far = np.linalg.norm(gap) > self.cfg.disagree
         self.disagreeing = self.disagreeing + 1 if far else 0
@@ -150,7 +162,8 @@ class ScriptedOperator:
             node = session.step()
             if not correct or corrections >= self.cfg.max_corrections or self.budget_left < self.cfg.horizon:
                 continue
-            reason = detector.update(node.action, watcher.act(before.obs), self._stall_signal(node))
+            reason = detector.update(node.action, watcher.act(before.obs), self._stall_signal(node),
+                                     at_risk=bool(self.cfg.risk) and self.task.at_risk(self.task.scene_of(node.obs)))
             if reason and session.phase == Phase.AUTONOMOUS:
                 self._correct(session, node.id, reason, corrections)
                 return

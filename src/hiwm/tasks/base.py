@@ -120,6 +120,13 @@ class Task(gym.Env, abc.ABC):
         return cls.progress(scene)
 
     @classmethod
+    def at_risk(cls, scene: np.ndarray) -> bool:
+        """scene: (D_scene,) -> True where the scene is failure-prone in a way a person watching would catch
+        before progress stalls (Push-T: the T shoved against a wall). The scripted operator takes over when a
+        rollout enters such a scene (``OperatorConfig.risk``). Default: never."""
+        return False
+
+    @classmethod
     def is_terminal_success(cls, scene: np.ndarray) -> bool:
         """Where the episode ends early on success (gym-pusht: coverage 0.95); default: ``is_success``."""
         return cls.is_success(scene)
