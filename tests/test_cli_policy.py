@@ -123,6 +123,8 @@ def test_demo_operator_and_round_options_reach_the_pipeline():
     assert cfg.operator == {"branches": 1, "rollback": 0, "budget": 600} and cfg.rounds == 2
     quick = demo_config(parser.parse_args(["demo", "--quick", "--K", "1"]))
     assert quick.operator == {"budget": 45, "branches": 1}  # --quick's budget kept, K replaced
+    assert demo_config(parser.parse_args(["demo", "--risk", "on"])).operator == {"risk": True}
+    assert demo_config(parser.parse_args(["demo", "--risk", "off"])).operator == {"risk": False}
 
 
 def test_a_run_folder_made_with_other_settings_is_refused(tmp_path):

@@ -84,8 +84,8 @@ def demo_config(a) -> PipelineConfig:
     cfg.hg_dagger = a.hg_dagger
     if a.rounds:
         cfg.rounds = a.rounds
-    given = {field: v for field, v in (("horizon", a.H), ("rollback", a.r), ("branches", a.K), ("budget", a.B))
-             if v is not None}
+    given = {field: v for field, v in (("horizon", a.H), ("rollback", a.r), ("branches", a.K), ("budget", a.B),
+                                        ("risk", _on_off(a.risk))) if v is not None}
     cfg.operator = {**cfg.operator, **given}
     cfg.policy = demo_policy(cfg.policy, a)
     return cfg
@@ -194,6 +194,16 @@ def cmd_eval(a) -> int:
     return 0
 
 
+def _risk_option(parser) -> None:
+    parser.add_argument("--risk", choices=("on", "off"), default=None,
+                        help="also take over when the prediction enters a failure-prone scene (Push-T: the T against "
+                             "a wall); default: the task's choice")
+
+
+def _on_off(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
+
+
 def cmd_correct(a) -> int:
     from hiwm.policies import load_policy
     from hiwm.session.campaign import run_campaign
@@ -202,7 +212,7 @@ def cmd_correct(a) -> int:
 
     if a.operator != "scripted":
         raise HiwmError("only --operator scripted runs headless; a person corrects with `hiwm studio`")
-    cfg = OperatorConfig(horizon=a.H, rollback=a.r, branches=a.K, budget=a.B)
+    cfg = OperatorConfig(horizon=a.H, rollback=a.r, branches=a.K, budget=a.B, risk=_on_off(a.risk))
     cost = run_campaign(load_policy(a.policy, device=a.device), load_world_model(a.world_model, device=a.device),
                         a.seeds, a.out, cfg, seed=a.seed, progress=not a.no_progress)
     print({k: v for k, v in cost.items() if k != "events"})
@@ -300,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
                        ("--B", "budget in corrective steps (default 1500)")):
         d.add_argument(flag, type=int if flag == "--r" else _positive_int, default=None,
                        help=f"the scripted operator's {what}; a report states a change")
+    _risk_option(d)
     d.add_argument("--rounds", type=_positive_int, default=None,
                    help="DAgger-style rounds for Hi-WM, WM-CL and HG-DAgger alike: each method's budget is split "
                         "over them and each round watches the policy fine-tuned on the rounds before (default 1)")
@@ -369,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--r", type=int, default=5, help="rollback steps")
     k.add_argument("--K", type=int, default=4, help="branches per failure state")
     k.add_argument("--B", type=int, default=1500, help="operator budget in corrective steps")
+    _risk_option(k)
     _common(k)
     k.set_defaults(fn=cmd_correct)
 

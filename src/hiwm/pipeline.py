@@ -74,6 +74,9 @@ class PipelineConfig:
     operator: dict = field(default_factory=dict)  # OperatorConfig overrides (H, r, K, B, ...)
     wm_cl_rollouts: int = 100
     new_data_weight: float = 0.5  # share of fine-tuning batches drawn from the method's new data
+    # Hi-WM trains on the corrections of every branch (the operator's actions are right whatever followed);
+    # True keeps only the branches the model's judge called successful
+    successful_corrections_only: bool = False
     eval_episodes: int = 100
     accuracy_episodes: int = 20
     episode_steps: int | None = None  # None: the task's limit (Push-T 300); --quick shortens every episode
@@ -290,7 +293,7 @@ class Pipeline:
         """Hi-WM's (and Real HG-DAgger's) new data: windows on each branch's own corrective steps and, for a
         branch judged successful, on the policy's recovery after the hand-back (session/export.py). On the
         validation seeds this took the post-trained policy from 33% (corrections alone) to 48%."""
-        episodes = correction_episodes(root)
+        episodes = correction_episodes(root, successful_only=self.cfg.successful_corrections_only)
         return self._windows(episodes, policy, mask_key="train_mask") if episodes else None
 
     def evaluate(self, name: str, policy, wm) -> dict:

@@ -39,6 +39,8 @@ def test_masks_hold_corrections_and_successful_recoveries(tmp_path):
     only = correction_episodes(tmp_path, outcomes=False)
     assert len(only) == 2, "without outcomes a re-run adds nothing"
     np.testing.assert_array_equal(np.flatnonzero(only[0]["train_mask"]), np.arange(10, 15))
+    kept = correction_episodes(tmp_path, successful_only=True)
+    assert [len(np.flatnonzero(e["train_mask"])) for e in kept] == [13, 16], "failed branches add nothing"
 
 
 def test_a_recovery_stops_where_the_model_stops_being_trusted(tmp_path):

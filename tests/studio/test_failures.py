@@ -15,3 +15,16 @@ def test_sample_spread_for_state_and_image_policies(policy, image_policy, world_
         assert all(math.isfinite(x) and x >= 0 for x in spreads)
         assert sample_spread(p, world_model.task, s.tree, nodes[-1].id, seed=1) == spreads[-1]  # fixed generator
         assert max(spreads) > 0  # two samples from an untrained policy differ
+
+
+def test_risk_is_flagged_where_a_branch_enters_it_from_a_safe_scene():
+    from types import SimpleNamespace
+
+    from hiwm.studio.failures import _entering_risk
+
+    task = SimpleNamespace(scene_of=lambda obs: obs["risky"], at_risk=lambda risky: risky)
+    path = [SimpleNamespace(obs={"risky": r}, branch_id=b, id=i)
+            for i, (r, b) in enumerate([(True, 0), (False, 0), (False, 1), (True, 1), (True, 1)])]
+    assert _entering_risk(path, 1, task).id == 3
+    assert _entering_risk(path[:2], 0, task) is None  # at risk from the start is not an entry
+    assert _entering_risk(path, 0, task) is None  # the entry is on branch 1's own steps

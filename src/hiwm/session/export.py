@@ -71,7 +71,8 @@ def exportable_branches(tree: RolloutTree, only_kept: bool = False) -> list[int]
     return out
 
 
-def correction_episodes(roots, outcomes: bool = True, max_uncertainty: float | None = None) -> list[dict]:
+def correction_episodes(roots, outcomes: bool = True, max_uncertainty: float | None = None,
+                        successful_only: bool = False) -> list[dict]:
     """Episodes of corrections datasets with ``train_mask``: what each branch adds itself to training.
 
     Always the branch's own corrective steps. With ``outcomes`` (the protocol: "the corrective segments and
@@ -81,11 +82,14 @@ def correction_episodes(roots, outcomes: bool = True, max_uncertainty: float | N
     (data/windows.py), so a step shared by a branch and its descendants is learned once.
     With ``max_uncertainty`` a recovery also stops before the first step whose world-model uncertainty
     (``next.uncertainty``) exceeds it: past that point the imagined outcome is not trusted.
+    With ``successful_only`` a branch the judge did not call successful adds nothing, not even its corrections.
     """
     out = []
     for root in [roots] if isinstance(roots, (str, bytes)) or hasattr(roots, "__fspath__") else roots:
         ds = LeRobotDataset(root)
         for i in range(ds.num_episodes):
+            if successful_only and ds.episodes[i].get("outcome") != "success":
+                continue
             ep = ds.episode(i, decode_images=False)
             own = np.asarray(ep.get("on_branch", np.ones(len(ep["action"]), bool)), bool)
             mask = ep["intervention"] & own

@@ -6,6 +6,8 @@ discarded, the first node where
     stall began),
   * ``uncertain``: the world model's ensemble spread exceeds ``uncertainty`` (jump a few steps before,
     while the model could still be trusted),
+  * ``risk``: the predicted scene enters one the task calls failure-prone (``Task.at_risk``; Push-T: the T
+    against a wall), from a safe one (jump a few steps before),
   * ``disagree``: two action chunks the policy samples at the node (one batch of 2, a fixed generator)
     differ by more than ``disagree`` on average (the policy is unsure what to do there).
 
@@ -63,6 +65,17 @@ def _stall(path: list[Node], branch_id: int, cfg: QueueConfig) -> Node | None:
     return None
 
 
+def _entering_risk(path: list[Node], branch_id: int, task) -> Node | None:
+    """The branch's first own node whose predicted scene is at risk while its parent's is not."""
+    was = None
+    for n in path:
+        now = bool(task.at_risk(task.scene_of(n.obs)))
+        if now and was is False and n.branch_id == branch_id:
+            return n
+        was = now
+    return None
+
+
 def failure_queue(tree: RolloutTree, policy, task, cfg: QueueConfig, spreads: dict[int, float], seed: int = 0) -> list[dict]:
     """Items {node, branch, depth, reason, value}, most urgent first; ``spreads`` caches the samples.
 
@@ -80,6 +93,10 @@ def failure_queue(tree: RolloutTree, policy, task, cfg: QueueConfig, spreads: di
         if node is not None:
             items.append({"node": node.id, "branch": b.id, "depth": node.depth, "reason": "stall",
                           "value": round(float(path[-1].progress), 3)})
+        risky = _entering_risk(path, b.id, task)
+        if risky is not None:
+            start = tree.ancestor(risky.id, cfg.lead)
+            items.append({"node": start.id, "branch": b.id, "depth": start.depth, "reason": "risk", "value": 1.0})
         high = next((n for n in own if n.uncertainty > warn), None)
         if high is not None:
             start = tree.ancestor(high.id, cfg.lead)
@@ -114,4 +131,6 @@ def _urgency(item: dict, cfg: QueueConfig, warn: float) -> float:
         return item["value"] / warn
     if item["reason"] == "disagree":
         return item["value"] / cfg.disagree
+    if item["reason"] == "risk":
+        return 2.0  # as urgent as a signal twice past its threshold: the scene itself is the warning
     return 1.0 + (1.0 - item["value"])

@@ -312,7 +312,7 @@ function showQueue(queue) {
   if (!queue || !queue.length) { ol.innerHTML = '<li class="muted">nothing flagged yet (scan after a branch ends)</li>'; return; }
   for (const q of queue) {
     const li = document.createElement("li");
-    const what = { stall: "progress stalls", uncertain: "model uncertain", disagree: "policy's samples disagree" }[q.reason];
+    const what = { stall: "progress stalls", risk: "failure-prone scene", uncertain: "model uncertain", disagree: "policy's samples disagree" }[q.reason];
     li.textContent = `${what} — step ${q.depth}, branch ${q.branch} (${q.value})`;
     li.dataset.node = q.node;
     li.onclick = () => send("roll_back", { node: q.node });
