@@ -110,6 +110,8 @@ def test_thresholds_default_to_the_tasks_own_units():
         cfg = OperatorConfig().for_task(spec)
         assert cfg.disagree > 0 and cfg.patience >= 1 and cfg.warmup >= 0 and cfg.stall_steps >= 1
     assert OperatorConfig().for_task(task_class("pusht").spec_).disagree == 60.0  # px
+    assert OperatorConfig().for_task(task_class("pusht").spec_).risk is True
+    assert OperatorConfig().for_task(task_class("rope-route").spec_).risk is False, "a task without at_risk: off"
     rope = OperatorConfig().for_task(task_class("rope-route").spec_)
     assert rope.disagree < 0.25, "metres, well inside the 0.5 m workspace"
     assert OperatorConfig(disagree=1.0).for_task(task_class("rope-route").spec_).disagree == 1.0, "explicit wins"

@@ -12,7 +12,8 @@ Two options, both off by default because they did not help on Push-T's validatio
 branches clean but different pushes instead of noisy ones (-13 points: fewer successes, conflicting labels).
 
 When it takes over is the task's business: the thresholds default to ``TaskSpec.extra["operator"]``
-(Push-T: targets 60 px apart for 6 steps, no progress gain for 50; the gripper tasks: targets 6 cm apart,
+(Push-T: targets 60 px apart for 6 steps, no progress gain for 50, or the T entering the zone by a wall
+(``Task.at_risk``); the gripper tasks: targets 6 cm apart,
 a grasp command counting as 10 cm, for 3 steps, or no gain for 15, their episodes being 20-35 steps).
 
 It only sends events to the session (session/engine.py), exactly as the studio does.
