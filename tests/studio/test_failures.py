@@ -22,9 +22,9 @@ def test_risk_is_flagged_where_a_branch_enters_it_from_a_safe_scene():
 
     from hiwm.studio.failures import _entering_risk
 
-    task = SimpleNamespace(scene_of=lambda obs: obs["risky"], at_risk=lambda risky: risky)
-    path = [SimpleNamespace(obs={"risky": r}, branch_id=b, id=i)
-            for i, (r, b) in enumerate([(True, 0), (False, 0), (False, 1), (True, 1), (True, 1)])]
-    assert _entering_risk(path, 1, task).id == 3
-    assert _entering_risk(path[:2], 0, task) is None  # at risk from the start is not an entry
-    assert _entering_risk(path, 0, task) is None  # the entry is on branch 1's own steps
+    flags = [(True, 0), (False, 0), (False, 1), (True, 1), (True, 1)]
+    path = [SimpleNamespace(branch_id=b, id=i) for i, (_, b) in enumerate(flags)]
+    risky = {i: r for i, (r, _) in enumerate(flags)}
+    assert _entering_risk(path, 1, risky).id == 3
+    assert _entering_risk(path[:2], 0, risky) is None  # at risk from the start is not an entry
+    assert _entering_risk(path, 0, risky) is None  # the entry is on branch 1's own steps

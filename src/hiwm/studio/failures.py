@@ -65,14 +65,12 @@ def _stall(path: list[Node], branch_id: int, cfg: QueueConfig) -> Node | None:
     return None
 
 
-def _entering_risk(path: list[Node], branch_id: int, task) -> Node | None:
-    """The branch's first own node whose predicted scene is at risk while its parent's is not."""
-    was = None
-    for n in path:
-        now = bool(task.at_risk(task.scene_of(n.obs)))
-        if now and was is False and n.branch_id == branch_id:
+def _entering_risk(path: list[Node], branch_id: int, risky: dict[int, bool]) -> Node | None:
+    """The branch's first own node whose predicted scene is at risk while its parent's is not.
+    risky: node id -> Task.at_risk of its predicted scene."""
+    for parent, n in zip(path, path[1:]):
+        if n.branch_id == branch_id and risky[n.id] and not risky[parent.id]:
             return n
-        was = now
     return None
 
 
@@ -84,6 +82,8 @@ def failure_queue(tree: RolloutTree, policy, task, cfg: QueueConfig, spreads: di
     warn = uncertainty_threshold(task, cfg)
     items: list[dict] = []
     budget = cfg.budget
+    # once per node, not once per path through it (branches share their prefixes)
+    risky = {n.id: bool(task.at_risk(task.scene_of(n.obs))) for n in tree.nodes.values()}
     for b in tree.branches.values():
         if b.keep is False:
             continue
@@ -93,9 +93,9 @@ def failure_queue(tree: RolloutTree, policy, task, cfg: QueueConfig, spreads: di
         if node is not None:
             items.append({"node": node.id, "branch": b.id, "depth": node.depth, "reason": "stall",
                           "value": round(float(path[-1].progress), 3)})
-        risky = _entering_risk(path, b.id, task)
-        if risky is not None:
-            start = tree.ancestor(risky.id, cfg.lead)
+        entry = _entering_risk(path, b.id, risky)
+        if entry is not None:
+            start = tree.ancestor(entry.id, cfg.lead)
             items.append({"node": start.id, "branch": b.id, "depth": start.depth, "reason": "risk", "value": 1.0})
         high = next((n for n in own if n.uncertainty > warn), None)
         if high is not None:

@@ -97,11 +97,9 @@ _GOAL_KEYPOINTS = keypoints(GOAL_POSE)
 
 
 def wall_gap(pose) -> np.ndarray:
-    """Block pose(s) (..., 3) -> least distance from the T's outline to a wall (...,), px (< 0: overlapping)."""
-    pose = np.asarray(pose, dtype=np.float64)
-    c, s = np.cos(pose[..., 2]), np.sin(pose[..., 2])
-    rot = np.stack([np.stack([c, s], -1), np.stack([-s, c], -1)], -2)  # (..., 2, 2), as in transform()
-    pts = T_OUTLINE @ rot + pose[..., None, :2]  # (..., 8, 2)
+    """Block pose(s) (..., 3) -> least distance from the T's outline to a wall (...,), px (< 0: overlapping).
+    The keypoints are the outline's vertices, and a polygon's nearest point to a straight wall is a vertex."""
+    pts = keypoints(pose)  # (..., 8, 2)
     return np.minimum(pts - _WALL_LO, _WALL_HI - pts).min(axis=(-2, -1))
 
 
