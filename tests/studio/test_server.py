@@ -68,6 +68,11 @@ def test_one_tab_controls_the_others_watch(studio):
         da("release")
         assert db("claim")["type"] == "ack"
         assert db("step")["type"] == "ack" and "holds control" in da("step")["message"]
+        # the controlling tab closing frees control for the others (and, waited for here, leaves no broadcast
+        # in flight when the client tears down: that race once failed this test under CPU load)
+        b.close()
+        assert da.read_until(lambda m: m["type"] == "control" and m["controller"] is None)["clients"] == \
+            [da.hello["client"]]
 
 
 def test_roll_back_branch_keep_discard_and_export(studio, tmp_path):
