@@ -130,3 +130,15 @@ def test_multistep_training_lowers_loss():
                                                                 ema_decay=None, log_every=10), progress=False)
     losses = [l for _, l in summary["history"]]
     assert losses[-1] < losses[0]
+
+
+def test_a_diverging_member_gives_a_huge_but_finite_uncertainty(world_model, tmp_path):
+    """A member's spread that overflows float32 must still be writable as a frame (the dataset refuses inf)."""
+    world_model.save(tmp_path / "wm")
+    wild = load_world_model(tmp_path / "wm")
+    with torch.no_grad():
+        wild.net[-1].bias[0] += 1e25  # member 0 predicts an absurd change
+    wild._np_cache = None
+    state = wild.initial_state(PushTTask.observe_lowdim(PushTTask.initial_scene(0)[None]))
+    unc = wild.step(state, PushTTask.initial_scene(0)[None, 2:4])[2]["uncertainty"]
+    assert np.all(np.isfinite(unc)) and unc[0] > 1e30

@@ -22,6 +22,9 @@ from hiwm.world_models.ensemble.features import SCENE_CODECS
 from hiwm.world_models.ensemble.numpy_net import NumpyEnsemble
 
 
+_UNC_MAX = float(np.finfo(np.float32).max)  # the largest uncertainty a frame can hold
+
+
 @dataclass
 class EnsembleConfig(WorldModelConfig):
     type: str = "ensemble"
@@ -135,7 +138,10 @@ class EnsembleWorldModel(WorldModel):
                             f"{self.codec.action_dim}), got {action.shape}")
         step = self._step_numpy if state.scenes.device.type == "cpu" and not self.training else self._step_torch
         new, scene, unc = step(state, action)
-        info = {"scene": scene, "uncertainty": np.asarray(unc, dtype=np.float64)}
+        # a diverging rollout's member spread overflows float32 before its scenes do; "not to be trusted" must
+        # stay a number, or the session's frames cannot be written (the dataset refuses inf)
+        unc = np.nan_to_num(np.asarray(unc, dtype=np.float64), nan=_UNC_MAX, posinf=_UNC_MAX)
+        info = {"scene": scene, "uncertainty": np.minimum(unc, _UNC_MAX)}
         if judge:
             info["progress"], info["is_success"], info["terminal_success"] = self.task.judge_batch(scene)
         return new, self.task.observe_lowdim(scene), info
