@@ -140,8 +140,8 @@ class EnsembleWorldModel(WorldModel):
         new, scene, unc = step(state, action)
         # a diverging rollout's member spread overflows float32 before its scenes do; "not to be trusted" must
         # stay a number, or the session's frames cannot be written (the dataset refuses inf)
-        unc = np.nan_to_num(np.asarray(unc, dtype=np.float64), nan=_UNC_MAX, posinf=_UNC_MAX)
-        info = {"scene": scene, "uncertainty": np.minimum(unc, _UNC_MAX)}
+        unc = np.minimum(np.nan_to_num(np.asarray(unc, dtype=np.float64), nan=_UNC_MAX), _UNC_MAX)
+        info = {"scene": scene, "uncertainty": unc}
         if judge:
             info["progress"], info["is_success"], info["terminal_success"] = self.task.judge_batch(scene)
         return new, self.task.observe_lowdim(scene), info
