@@ -13,6 +13,6 @@ seed, out = int(sys.argv[1]), sys.argv[2]
 extra = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
 pl = Pipeline(PipelineConfig(seed=seed, **extra), out, progress=False)
 demos, play = pl.collect_data()
-pl.base_policy(demos)
-pl.world_model(demos, play)
+base = pl.base_policy(demos)
+pl.world_model(demos, play, pl.policy_play(base))
 print("ready", out, flush=True)

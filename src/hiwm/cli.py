@@ -104,8 +104,13 @@ def demo_policy(pipeline_policy: dict, a) -> dict:
 def cmd_collect(a) -> int:
     from hiwm.data.collect import collect
 
+    policy = None
+    if a.policy:
+        from hiwm.policies import load_policy
+
+        policy = load_policy(a.policy, device=a.device)
     ds = collect(a.task, a.mode, a.episodes, a.out, seed_start=a.seed, images=a.images, skill=a.skill,
-                 progress=not a.no_progress)
+                 progress=not a.no_progress, policy=policy, policy_share=a.policy_share)
     print(ds)
     return 0
 
@@ -320,11 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("collect", help="record simulator episodes into a LeRobotDataset")
     c.add_argument("--task", default="pusht")
-    c.add_argument("--mode", choices=["expert", "play"], default="expert")
+    c.add_argument("--mode", choices=["expert", "play", "policy"], default="expert",
+                   help="expert demos; play (world-model data); policy: --policy's own states with play stretches")
     c.add_argument("--episodes", type=int, required=True)
     c.add_argument("--out", required=True)
     c.add_argument("--images", action="store_true", help="also store 96x96 top-down images")
     c.add_argument("--skill", type=float, default=1.0)
+    c.add_argument("--policy", help="policy checkpoint folder that acts in --mode policy")
+    c.add_argument("--policy-share", type=float, default=0.7, help="--mode policy: share of stretches the policy acts")
     _common(c)
     c.set_defaults(fn=cmd_collect)
 

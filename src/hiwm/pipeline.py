@@ -69,6 +69,9 @@ class PipelineConfig:
     policy_batch: int = 64
     policy_lr: float = 1e-3
     wm: dict = field(default_factory=lambda: {"type": "ensemble"})
+    # policy play episodes (data/policy_play.py: the base policy in the simulator with play stretches) added to
+    # the world model's data, so it has seen the states where the base policy fails and corrections start
+    wm_policy_episodes: int = 0
     wm_steps: int = 2000
     wm_batch: int = 128
     operator: dict = field(default_factory=dict)  # OperatorConfig overrides (H, r, K, B, ...)
@@ -178,13 +181,23 @@ class Pipeline:
         return EpisodeWindows(sources, obs_keys=pc.input_features, n_obs_steps=pc.n_obs_steps, horizon=pc.horizon,
                               mask_key=mask_key)
 
-    def world_model(self, demos: LeRobotDataset, play: LeRobotDataset):
+    def policy_play(self, base) -> LeRobotDataset | None:
+        """The base policy's own states for the world model (wm_policy_episodes; None when 0). Seeds follow
+        play's, 500 on, in the world-model data range."""
+        c = self.cfg
+        if not c.wm_policy_episodes:
+            return None
+        return self._timed("collect", lambda: collect(
+            c.task, "policy", c.wm_policy_episodes, self.dir / "data" / "policy_play", SEEDS["play"] + c.seed * 1000 + 500,
+            images=base.config.uses_images, progress=self.progress, max_steps=c.steps_per_episode, policy=base))
+
+    def world_model(self, demos: LeRobotDataset, play: LeRobotDataset, policy_play: LeRobotDataset | None = None):
         path = self.dir / "world_model"
         if (path / "model.safetensors").exists():
             return load_world_model(path, device=self.cfg.device)
         cfg_cls = WORLD_MODELS.get(self.cfg.wm.get("type", "ensemble")).config_class
         cfg = cfg_cls(task=self.cfg.task, **{k: v for k, v in self.cfg.wm.items() if k != "type"})
-        episodes = scene_episodes(demos, self.cfg.task) + scene_episodes(play, self.cfg.task)
+        episodes = [ep for ds in (demos, play, policy_play) if ds is not None for ep in scene_episodes(ds, self.cfg.task)]
         tc = self._train_cfg(self.cfg.wm_steps, self.cfg.wm_batch, 1e-3, 2, ema_decay=None, weight_decay=1e-5)
         model, summary = self._timed("train_wm", lambda: fit_world_model(cfg, episodes, tc, progress=self.progress))
         model.save(path)
@@ -316,7 +329,7 @@ class Pipeline:
         t0 = time.perf_counter()
         demos, play = self.collect_data()
         base = self.base_policy(demos)
-        wm = self.world_model(demos, play)
+        wm = self.world_model(demos, play, self.policy_play(base))
         accuracy = self.wm_accuracy(wm)
         policies, costs = {"base": base}, {}
         for kind in ("hiwm", "hg_dagger") if self.cfg.hg_dagger else ("hiwm",):

@@ -6,6 +6,8 @@ Modes:
   in order from ``seed_start`` until ``episodes`` successes are recorded.
 * ``play``: world-model training data (data/play.py): perturbed, wandering, failing behaviour and
   workspace edges, always run to the step limit.
+* ``policy``: policy play (data/policy_play.py): a given policy, with play stretches in between, run to
+  the step limit: world-model data from the policy's own states. Each frame's ``source`` says who acted.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from tqdm.auto import tqdm
 from hiwm.data.features import standard_features
 from hiwm.data.lerobot import DatasetWriter, LeRobotDataset
 from hiwm.data.play import PlayActor
+from hiwm.data.policy_play import PolicyPlayActor
 from hiwm.errors import HiwmError
 from hiwm.tasks import make_expert, make_task
 from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY
 
 log = logging.getLogger(__name__)
-MODES = ("expert", "play")
+MODES = ("expert", "play", "policy")
 
 
 def record_episode(env, actor, seed: int, max_steps: int, images: bool, stop_on_success: bool) -> tuple[dict, bool]:
@@ -50,10 +53,14 @@ def record_episode(env, actor, seed: int, max_steps: int, images: bool, stop_on_
 
 
 def collect(task_name: str, mode: str, episodes: int, root: str | Path, seed_start: int, images: bool = False,
-            skill: float = 1.0, progress: bool = True, max_steps: int | None = None) -> LeRobotDataset:
-    """Write ``episodes`` episodes to ``root`` (appending if it exists); returns the dataset."""
+            skill: float = 1.0, progress: bool = True, max_steps: int | None = None, policy=None,
+            policy_share: float = 0.7) -> LeRobotDataset:
+    """Write ``episodes`` episodes to ``root`` (appending if it exists); returns the dataset. Mode
+    ``policy`` needs ``policy`` (a loaded policy), which acts a ``policy_share`` of the time."""
     if mode not in MODES:
         raise HiwmError(f"unknown collect mode {mode!r} (known: {', '.join(MODES)})")
+    if (mode == "policy") != (policy is not None):
+        raise HiwmError("collect mode 'policy' needs a policy, and only it takes one")
     env = make_task(task_name, images=images)
     spec = env.spec_
     root = Path(root)
@@ -65,16 +72,18 @@ def collect(task_name: str, mode: str, episodes: int, root: str | Path, seed_sta
         writer = DatasetWriter.create(root, fps=spec.fps, features=feats)
     kept, seed, tried = resume_point(root, seed_start)
     kept0, tried0 = kept, tried  # a resumed dataset already holds these
-    source = "expert" if mode == "expert" else "play"
     bar = tqdm(total=episodes, initial=min(kept, episodes), desc=f"collect {mode}", disable=not progress, leave=False)
     with writer:
         while kept < episodes:
             expert = make_expert(task_name, skill=skill, seed=seed)
+            sources = None  # who acted at each step, when it is not the mode itself
             if mode == "expert":
                 actor = lambda obs, scene, e=expert: e.act(obs)  # noqa: E731
+            elif mode == "play":
+                actor = PlayActor(spec, expert, seed=seed).act
             else:
-                play = PlayActor(spec, expert, seed=seed)
-                actor = play.act
+                mixed = PolicyPlayActor(policy, spec, expert, seed, policy_share)
+                actor, sources = mixed.act, mixed.sources
             frames, success = record_episode(env, actor, seed, max_steps or spec.max_steps, images, stop_on_success=mode == "expert")
             tried += 1
             seed += 1
@@ -83,7 +92,8 @@ def collect(task_name: str, mode: str, episodes: int, root: str | Path, seed_sta
                     raise HiwmError(f"{task_name}: the expert succeeded in only {kept} of {tried} episodes "
                                     f"within {max_steps or spec.max_steps} steps; raise the step limit")
                 continue
-            frames["source"] = np.full(len(frames["action"]), source, dtype=object)
+            T = len(frames["action"])
+            frames["source"] = np.asarray(sources, dtype=object) if sources else np.full(T, mode, dtype=object)
             writer.add_episode(frames, task=spec.description, meta={"seed": seed - 1, "success": success})
             kept += 1
             bar.update(1)
