@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from hiwm.data import LeRobotDataset
 from hiwm.session.campaign import run_campaign
@@ -31,6 +32,20 @@ def test_failure_detector_risk_counts_on_entering_only():
     assert [d.update(same, same, 0.0, at_risk=r) for r in (True,) * 4 + (False, True)] == [None] * 5 + ["risk"]
     off = FailureDetector(OperatorConfig(**{**cfg.__dict__, "risk": False}))
     assert [off.update(same, same, 0.0, at_risk=r) for r in (False, True, True)] == [None] * 3
+
+
+def test_failure_detector_regress_fires_when_closeness_falls_below_its_best():
+    cfg = OperatorConfig(disagree=10, patience=3, warmup=2, stall_steps=50, stall_gain=0.05, regress=0.1)
+    same = np.zeros(2)
+    d = FailureDetector(cfg)  # rising, then a dip of 0.08 (tolerated), then 0.12 below the best of 0.5
+    path = [0.2, 0.3, 0.4, 0.5, 0.42, 0.45, 0.38]
+    assert [d.update(same, same, 0.0, closeness=c) for c in path] == [None] * 6 + ["regress"]
+    d = FailureDetector(cfg)  # the best seen in the warm-up counts too
+    assert [d.update(same, same, 0.0, closeness=c) for c in (0.6, 0.4, 0.45)] == [None, None, "regress"]
+    off = FailureDetector(OperatorConfig(**{**cfg.__dict__, "regress": 0.0}))
+    assert [off.update(same, same, 0.0) for _ in path] == [None] * len(path)
+    with pytest.raises(ValueError, match="closeness"):
+        FailureDetector(cfg).update(same, same, 0.0)
 
 
 def test_stall_on_closeness_reads_the_predicted_pose(policy, world_model, obs0):
@@ -118,8 +133,6 @@ def test_thresholds_default_to_the_tasks_own_units():
 
 
 def test_missing_or_wrong_task_defaults_are_one_line_errors():
-    import pytest
-
     from hiwm.errors import HiwmError
     from hiwm.tasks import TaskSpec, task_class
 

@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 BRANCH_VARIETIES = ("noise", "alternatives")
 STALL_SIGNALS = ("progress", "closeness")  # Task.progress, or Task.closeness (smooth far from the goal)
-TASK_DEFAULTS = ("disagree", "action_weights", "patience", "stall_steps", "stall_gain", "warmup", "risk")
-OPTIONAL_DEFAULTS = {"action_weights": None, "risk": False}  # a task may leave these out
+TASK_DEFAULTS = ("disagree", "action_weights", "patience", "stall_steps", "stall_gain", "warmup", "risk", "regress")
+OPTIONAL_DEFAULTS = {"action_weights": None, "risk": False, "regress": 0.0}  # a task may leave these out
 
 
 @dataclass
@@ -65,6 +65,9 @@ class OperatorConfig:
     # also take over when the prediction enters a failure-prone scene (Task.at_risk; Push-T: the T against a wall),
     # which a person would catch long before progress stalls
     risk: bool | None = None
+    # also take over when Task.closeness falls this far below its best since the watch began: the object pushed
+    # away from the goal, which a person sees within seconds where a stall test waits stall_steps (0: off)
+    regress: float | None = None
     branch_skill: float = 0.9  # expert skill on branches after the first
     branch_variety: str = "noise"  # branches after the first: "noise" (at branch_skill) or "alternatives"
     #                                (full skill, the k-th best distinct first move: Expert.prefer)
@@ -109,14 +112,22 @@ class FailureDetector:
         self.weights = 1.0 if cfg.action_weights is None else np.asarray(cfg.action_weights, dtype=np.float64)
         self.disagreeing = 0
         self.progress: list[float] = []
+        self.best_closeness = -np.inf
         self.safe_seen = False  # a scene not at risk watched: entering risk from here on counts
 
     def update(self, policy_action: np.ndarray, operator_action: np.ndarray, progress: float,
-               at_risk: bool = False) -> str | None:
-        """Actions (A,), the predicted progress after the step and whether that predicted scene is at risk
-        (Task.at_risk) -> "risk", "disagreement", "stall" or None. Risk counts only once the watch has seen a
-        safe scene, so a branch handed back at risk is not taken over again at once."""
+               at_risk: bool = False, closeness: float | None = None) -> str | None:
+        """Actions (A,), the predicted progress after the step, whether that predicted scene is at risk
+        (Task.at_risk) and its closeness (Task.closeness; needed when cfg.regress is on) -> "risk",
+        "disagreement", "regress", "stall" or None. Risk counts only once the watch has seen a safe scene, so a
+        branch handed back at risk is not taken over again at once."""
         self.progress.append(progress)
+        regressed = False
+        if self.cfg.regress:
+            if closeness is None:
+                raise ValueError("FailureDetector.update: regress is on, so closeness is needed")
+            self.best_closeness = max(self.best_closeness, closeness)
+            regressed = closeness < self.best_closeness - self.cfg.regress
         entered_risk = self.cfg.risk and at_risk and self.safe_seen
         self.safe_seen |= not at_risk
         if len(self.progress) <= self.cfg.warmup:
@@ -128,6 +139,8 @@ class FailureDetector:
         self.disagreeing = self.disagreeing + 1 if far else 0
         if self.disagreeing >= self.cfg.patience:
             return "disagreement"
+        if regressed:
+            return "regress"
         n = self.cfg.stall_steps
         if len(self.progress) > n and max(self.progress[-n:]) < self.progress[-n - 1] + self.cfg.stall_gain:
             return "stall"
@@ -163,8 +176,10 @@ class ScriptedOperator:
             node = session.step()
             if not correct or corrections >= self.cfg.max_corrections or self.budget_left < self.cfg.horizon:
                 continue
+            scene = self.task.scene_of(node.obs)
             reason = detector.update(node.action, watcher.act(before.obs), self._stall_signal(node),
-                                     at_risk=bool(self.cfg.risk) and self.task.at_risk(self.task.scene_of(node.obs)))
+                                     at_risk=bool(self.cfg.risk) and self.task.at_risk(scene),
+                                     closeness=float(self.task.closeness(scene)) if self.cfg.regress else None)
             if reason and session.phase == Phase.AUTONOMOUS:
                 self._correct(session, node.id, reason, corrections)
                 return
