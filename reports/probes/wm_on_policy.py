@@ -34,6 +34,6 @@ for run in runs:
     row = {"run": str(run)}
     for H in (1, 10, 30):
         for kind, parts in acc[H]["by_kind"].items():
-            row[f"{kind}@{H}"] = {w: {k: round(v, 1) for k, v in parts[w].items() if k.endswith("_median")}
+            row[f"{kind}@{H}"] = {w: {k: round(v, 1) for k, v in parts[w].items() if k.endswith(("_median", "_mean"))}
                                   for w in ("model", "nothing_moves")}
     print(json.dumps(row), flush=True)

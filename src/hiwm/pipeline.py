@@ -324,6 +324,12 @@ class Pipeline:
         self._write_json(f"eval/{name}.json", out)
         return out
 
+    def _world_model_data_cost(self) -> dict:
+        """Simulator ("robot") steps spent on the world model's own data (play and policy play), no person; the
+        model is trained once and serves WM-CL and Hi-WM alike (the expert demos are the base's data)."""
+        play, policy = (_frames(self.dir / "data" / k) for k in ("play", "policy_play"))
+        return {"robot_steps": play + policy, "play_steps": play, "policy_play_steps": policy}
+
     # ---------------------------------------------------------------- all ----
     def run(self) -> dict:
         t0 = time.perf_counter()
@@ -372,13 +378,15 @@ class Pipeline:
             "task": c.task, "backbone": c.policy["type"], "world_model": c.wm["type"], "seed": c.seed,
             "protocol": {"demos": c.demos, "H": op.horizon, "r": op.rollback, "K": op.branches, "B": op.budget,
                          "finetune_steps": c.finetune_steps, "policy_steps": c.policy_steps, "wm_steps": c.wm_steps,
-                         "play_episodes": c.play_episodes, "wm_cl_rollouts": c.wm_cl_rollouts, "rounds": c.rounds,
+                         "play_episodes": c.play_episodes, "wm_policy_episodes": c.wm_policy_episodes,
+                         "wm_cl_rollouts": c.wm_cl_rollouts, "rounds": c.rounds,
                          "eval_seeds": [c.eval_seed, c.eval_seed + c.eval_episodes],
                          "operator": {k: getattr(op, k) for k in TASK_DEFAULTS}},
             "methods": methods,
             "cost": {**{name: {k: cost[k] for k in ("operator_steps", "robot_steps", "resets", "failure_states",
                                                      "branches", "sessions")} for name, cost in costs.items()},
-                     "wm_cl": {"rollouts": wmcl["rollouts"], "kept": wmcl["kept"], "robot_steps": 0}},
+                     "wm_cl": {"rollouts": wmcl["rollouts"], "kept": wmcl["kept"], "robot_steps": 0},
+                     "world_model_data": self._world_model_data_cost()},
             "wm_accuracy": accuracy,
             "timing_s": {k: round(v, 1) for k, v in self.timing.items()} | {"total": round(sum(self.timing.values()), 1),
                                                                             "this_invocation": round(wall, 1)},
@@ -388,6 +396,10 @@ class Pipeline:
 
 # Settings a finished stage's output does not depend on: a rerun may change them in the same run folder.
 RERUN_SAFE = ("hg_dagger", "device")
+
+
+def _frames(root: Path) -> int:
+    return len(LeRobotDataset(root)) if (root / "meta" / "info.json").exists() else 0
 
 
 def _check_same_settings(cfg: PipelineConfig, path: Path) -> None:

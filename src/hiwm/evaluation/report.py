@@ -123,6 +123,10 @@ def write_report(results: dict, out_dir: Path, command: str) -> Path:
     rounds = (f"\nEach method gathered its data in {rounds} rounds, with its budget split evenly: round i + 1 watched the "
               f"base fine-tuned on rounds 1..i; each variant is the base fine-tuned "
               f"{results['protocol']['finetune_steps']} steps on demos + all its rounds' data." if rounds > 1 else "")
+    wd = results["cost"].get("world_model_data")
+    wm_data = (f"\nThe world model's own data (once, shared by WM-CL and Hi-WM): {wd['robot_steps']} simulator steps, "
+               f"{wd['play_steps']} of play and {wd['policy_play_steps']} of policy play (the base in the simulator "
+               f"with play stretches), no operator." if wd else "")
     gain = ""
     if {"base", "hiwm", "wm_cl"} <= set(m):
         gain = (f"Hi-WM vs Base: {100 * (m['hiwm']['sim_success'] - m['base']['sim_success']):+.0f} points; "
@@ -153,7 +157,7 @@ Spearman rho = {corr['spearman_rho']:.3f} (few points: read it as a sanity check
 Hi-WM: {cost['operator_steps']} operator steps over {cost['sessions']} sessions, {cost['failure_states']} failure
 states, {cost['branches']} branches, {cost['robot_steps']} robot steps, {cost['resets']} resets.
 WM-CL: {results['cost']['wm_cl']['kept']} of {results['cost']['wm_cl']['rollouts']} world-model rollouts judged
-successful and kept.{hg}{rounds}
+successful and kept.{hg}{rounds}{wm_data}
 
 ## World-model open-loop accuracy (held-out simulator episodes)
 
