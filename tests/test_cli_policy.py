@@ -125,6 +125,9 @@ def test_demo_operator_and_round_options_reach_the_pipeline():
     assert quick.operator == {"budget": 45, "branches": 1}  # --quick's budget kept, K replaced
     assert demo_config(parser.parse_args(["demo", "--risk", "on"])).operator == {"risk": True}
     assert demo_config(parser.parse_args(["demo", "--risk", "off"])).operator == {"risk": False}
+    assert demo_config(parser.parse_args(["demo", "--regress", "0.1"])).operator == {"regress": 0.1}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--regress", "-1"])
 
 
 def test_a_run_folder_made_with_other_settings_is_refused(tmp_path):

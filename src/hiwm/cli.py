@@ -85,7 +85,7 @@ def demo_config(a) -> PipelineConfig:
     if a.rounds:
         cfg.rounds = a.rounds
     given = {field: v for field, v in (("horizon", a.H), ("rollback", a.r), ("branches", a.K), ("budget", a.B),
-                                        ("risk", _on_off(a.risk))) if v is not None}
+                                        ("risk", _on_off(a.risk)), ("regress", a.regress)) if v is not None}
     cfg.operator = {**cfg.operator, **given}
     cfg.policy = demo_policy(cfg.policy, a)
     return cfg
@@ -203,6 +203,16 @@ def _risk_option(parser) -> None:
     parser.add_argument("--risk", choices=("on", "off"), default=None,
                         help="also take over when the prediction enters a failure-prone scene (Push-T: the T against "
                              "a wall); default: the task's choice")
+    parser.add_argument("--regress", type=_non_negative, default=None, metavar="DROP",
+                        help="also take over when the task's closeness (0..1) falls DROP below its best since the "
+                             "watch began, the object pushed away from the goal (0: off); default: the task's choice")
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
 
 
 def _on_off(value: str | None) -> bool | None:
@@ -217,7 +227,7 @@ def cmd_correct(a) -> int:
 
     if a.operator != "scripted":
         raise HiwmError("only --operator scripted runs headless; a person corrects with `hiwm studio`")
-    cfg = OperatorConfig(horizon=a.H, rollback=a.r, branches=a.K, budget=a.B, risk=_on_off(a.risk))
+    cfg = OperatorConfig(horizon=a.H, rollback=a.r, branches=a.K, budget=a.B, risk=_on_off(a.risk), regress=a.regress)
     cost = run_campaign(load_policy(a.policy, device=a.device), load_world_model(a.world_model, device=a.device),
                         a.seeds, a.out, cfg, seed=a.seed, progress=not a.no_progress)
     print({k: v for k, v in cost.items() if k != "events"})
