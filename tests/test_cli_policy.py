@@ -89,6 +89,8 @@ def test_demo_step_options_reach_the_pipeline_and_default_to_the_protocol():
     cfg = demo_config(parser.parse_args(["demo", "--policy-steps", "12000", "--finetune-steps", "2000", "--demos", "7"]))
     assert (cfg.policy_steps, cfg.finetune_steps, cfg.demos) == (12000, 2000, 7)
     assert parser.parse_args(["sweep-demos", "--policy-steps", "3000"]).policy_steps == 3000
+    assert demo_config(parser.parse_args(["demo"])).wm_policy_episodes == default.wm_policy_episodes
+    assert demo_config(parser.parse_args(["demo", "--wm-policy-episodes", "0"])).wm_policy_episodes == 0
 
 
 def test_demo_world_model_options():

@@ -81,6 +81,8 @@ def demo_config(a) -> PipelineConfig:
         cfg.wm = {"type": a.wm_type, **(QUICK_WM_SIZES.get(a.wm_type, {}) if a.quick else {})}
     if a.wm_steps:
         cfg.wm_steps = a.wm_steps
+    if a.wm_policy_episodes is not None:
+        cfg.wm_policy_episodes = a.wm_policy_episodes
     cfg.hg_dagger = a.hg_dagger
     if a.rounds:
         cfg.rounds = a.rounds
@@ -208,6 +210,13 @@ def _risk_option(parser) -> None:
                              "watch began, the object pushed away from the goal (0: off); default: the task's choice")
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -294,11 +303,14 @@ def _positive_int(text: str) -> int:
 
 
 def _step_options(p: argparse.ArgumentParser, finetune: bool) -> None:
-    """Optimizer-step counts of the pipeline's trainings (defaults: PipelineConfig's, 6 000 and 1 000)."""
-    p.add_argument("--policy-steps", type=_positive_int, default=None, help="base policy training steps (default 6000)")
+    """Optimizer-step counts of the pipeline's trainings (defaults: PipelineConfig's)."""
+    from hiwm.pipeline import PipelineConfig
+
+    p.add_argument("--policy-steps", type=_positive_int, default=None,
+                   help=f"base policy training steps (default {PipelineConfig.policy_steps})")
     if finetune:
         p.add_argument("--finetune-steps", type=_positive_int, default=None,
-                       help="fine-tuning steps, the same for every post-trained variant (default 1000)")
+                       help=f"fine-tuning steps, the same for every post-trained variant (default {PipelineConfig.finetune_steps})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -318,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--wm.type", dest="wm_type", default=None,
                    help="world model: ensemble (the MLP ensemble, default) or chain (per-node, for the rope)")
     d.add_argument("--wm-steps", type=_positive_int, default=None, help="world-model training steps (default 2000)")
+    d.add_argument("--wm-policy-episodes", type=_non_negative_int, default=None, metavar="N",
+                   help="policy play episodes (the base in the simulator with play stretches) added to the world "
+                        "model's data (0: none; default PipelineConfig's)")
     d.add_argument("--hg-dagger", action="store_true",
                    help="also run the Real HG-DAgger reference: the same operator and budget acting in the simulator")
     for flag, what in (("--H", "corrective steps per branch (default 15)"), ("--r", "rollback steps (default 5)"),
