@@ -17,6 +17,8 @@ def test_quick_demo_runs_the_whole_loop(tmp_path, capsys):
         assert m["sim_ci95"][0] <= m["sim_success"] <= m["sim_ci95"][1]
     cost = results["cost"]["hiwm"]
     assert cost["robot_steps"] == 0 and 0 < cost["operator_steps"] <= 45
+    # the world model's own data: 3 play and 2 policy play episodes of --quick's 100 steps
+    assert results["cost"]["world_model_data"] == {"robot_steps": 500, "play_steps": 300, "policy_play_steps": 200}
     for name in ("README.md", "success.png", "sim_vs_wm.png"):
         assert (run / "report" / name).stat().st_size > 0
     # the corrections dataset holds operator frames flagged intervention=True
