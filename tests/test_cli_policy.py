@@ -120,14 +120,14 @@ def test_demo_operator_and_round_options_reach_the_pipeline():
     from hiwm.cli import demo_config
 
     parser = build_parser()
-    assert demo_config(parser.parse_args(["demo"])).operator == {}
+    assert demo_config(parser.parse_args(["demo"])).operator == {"branches": 1}
     cfg = demo_config(parser.parse_args(["demo", "--K", "1", "--r", "0", "--B", "600", "--rounds", "2"]))
     assert cfg.operator == {"branches": 1, "rollback": 0, "budget": 600} and cfg.rounds == 2
     quick = demo_config(parser.parse_args(["demo", "--quick", "--K", "1"]))
     assert quick.operator == {"budget": 45, "branches": 1}  # --quick's budget kept, K replaced
-    assert demo_config(parser.parse_args(["demo", "--risk", "on"])).operator == {"risk": True}
-    assert demo_config(parser.parse_args(["demo", "--risk", "off"])).operator == {"risk": False}
-    assert demo_config(parser.parse_args(["demo", "--regress", "0.1"])).operator == {"regress": 0.1}
+    assert demo_config(parser.parse_args(["demo", "--risk", "on"])).operator == {"branches": 1, "risk": True}
+    assert demo_config(parser.parse_args(["demo", "--risk", "off"])).operator == {"branches": 1, "risk": False}
+    assert demo_config(parser.parse_args(["demo", "--regress", "0.1"])).operator == {"branches": 1, "regress": 0.1}
     with pytest.raises(SystemExit):
         parser.parse_args(["demo", "--regress", "-1"])
 
@@ -138,6 +138,6 @@ def test_a_run_folder_made_with_other_settings_is_refused(tmp_path):
     Pipeline(PipelineConfig(demos=5), tmp_path)
     Pipeline(PipelineConfig(demos=5, hg_dagger=True), tmp_path)  # adding the HG-DAgger reference is a rerun
     with pytest.raises(HiwmError, match=r"other settings \(demos, operator\); use another --out"):
-        Pipeline(PipelineConfig(demos=6, operator={"branches": 1}), tmp_path)
+        Pipeline(PipelineConfig(demos=6, operator={"branches": 4}), tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"demos": 5}))  # an older run: missing fields are defaults
     Pipeline(PipelineConfig(demos=5), tmp_path)

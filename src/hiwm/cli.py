@@ -336,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--hg-dagger", action="store_true",
                    help="also run the Real HG-DAgger reference: the same operator and budget acting in the simulator")
     for flag, what in (("--H", "corrective steps per branch (default 15)"), ("--r", "rollback steps (default 5)"),
-                       ("--K", "branches per failure state (default 4)"),
+                       ("--K", "branches per failure state (default 1; the protocol's is 4)"),
                        ("--B", "budget in corrective steps (default 1500)")):
         d.add_argument(flag, type=int if flag == "--r" else _positive_int, default=None,
                        help=f"the scripted operator's {what}; a report states a change")
