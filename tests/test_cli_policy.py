@@ -140,4 +140,8 @@ def test_a_run_folder_made_with_other_settings_is_refused(tmp_path):
     with pytest.raises(HiwmError, match=r"other settings \(demos, operator\); use another --out"):
         Pipeline(PipelineConfig(demos=6, operator={"branches": 4}), tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"demos": 5}))  # an older run: missing fields are defaults
-    Pipeline(PipelineConfig(demos=5), tmp_path)
+    Pipeline(PipelineConfig(demos=5, wm_policy_episodes=0), tmp_path)
+    # ... except a field whose value before it existed is not today's default: that run had no policy play
+    (tmp_path / "config.json").write_text(json.dumps({"demos": 5}))
+    with pytest.raises(HiwmError, match=r"other settings \(wm_policy_episodes\)"):
+        Pipeline(PipelineConfig(demos=5), tmp_path)

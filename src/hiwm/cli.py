@@ -111,7 +111,8 @@ def cmd_collect(a) -> int:
         from hiwm.policies import load_policy
 
         policy = load_policy(a.policy, device=a.device)
-    ds = collect(a.task, a.mode, a.episodes, a.out, seed_start=a.seed, images=a.images, skill=a.skill,
+    images = a.images or bool(policy is not None and policy.config.uses_images)  # an image policy needs its frames
+    ds = collect(a.task, a.mode, a.episodes, a.out, seed_start=a.seed, images=images, skill=a.skill,
                  progress=not a.no_progress, policy=policy, policy_share=a.policy_share)
     print(ds)
     return 0
@@ -336,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--hg-dagger", action="store_true",
                    help="also run the Real HG-DAgger reference: the same operator and budget acting in the simulator")
     for flag, what in (("--H", "corrective steps per branch (default 15)"), ("--r", "rollback steps (default 5)"),
-                       ("--K", "branches per failure state (default 1; the protocol's is 4)"),
+                       ("--K", "branches per failure state (default 1, --quick 2; the protocol's is 4)"),
                        ("--B", "budget in corrective steps (default 1500)")):
         d.add_argument(flag, type=int if flag == "--r" else _positive_int, default=None,
                        help=f"the scripted operator's {what}; a report states a change")

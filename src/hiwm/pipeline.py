@@ -196,6 +196,9 @@ class Pipeline:
         c = self.cfg
         if not c.wm_policy_episodes:
             return None
+        if max(c.play_episodes, c.wm_policy_episodes) > 500:  # each has 500 seeds of this run's 1 000
+            raise HiwmError(f"play_episodes and wm_policy_episodes are at most 500 each, got {c.play_episodes} and "
+                            f"{c.wm_policy_episodes}")
         return self._timed("collect", lambda: collect(
             c.task, "policy", c.wm_policy_episodes, self.dir / "data" / "policy_play", SEEDS["play"] + c.seed * 1000 + 500,
             images=base.config.uses_images, progress=self.progress, max_steps=c.steps_per_episode, policy=base))
@@ -405,6 +408,8 @@ class Pipeline:
 
 # Settings a finished stage's output does not depend on: a rerun may change them in the same run folder.
 RERUN_SAFE = ("hg_dagger", "device")
+# What a field meant in the run folders made before it existed, where that is not its default today
+BEFORE_THE_FIELD = {"wm_policy_episodes": 0}
 
 
 def _frames(root: Path) -> int:
@@ -413,11 +418,12 @@ def _frames(root: Path) -> int:
 
 def _check_same_settings(cfg: PipelineConfig, path: Path) -> None:
     """Stages are cached by folder, so a run folder made with other settings would silently serve stale
-    stages: refuse it, naming the settings that differ (a field older runs lack counts as its default)."""
+    stages: refuse it, naming the settings that differ (a field older runs lack counts as what it was before
+    the field existed: BEFORE_THE_FIELD, else its default)."""
     if not path.exists():
         return
     as_json = lambda d: json.loads(json.dumps(d, default=_json_default))  # noqa: E731  (tuples -> lists)
-    before = as_json({**asdict(PipelineConfig()), **json.loads(path.read_text())})
+    before = as_json({**asdict(PipelineConfig()), **BEFORE_THE_FIELD, **json.loads(path.read_text())})
     now = as_json(asdict(cfg))
     differ = sorted(k for k in now if k not in RERUN_SAFE and before.get(k) != now[k])
     if differ:

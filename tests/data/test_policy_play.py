@@ -31,7 +31,9 @@ def test_policy_mode_needs_a_policy_and_no_other_mode_takes_one(tmp_path, policy
         collect("pusht", "policy", 1, tmp_path / "a", seed_start=10500, progress=False)
     with pytest.raises(HiwmError, match="needs a policy"):
         collect("pusht", "play", 1, tmp_path / "b", seed_start=10500, progress=False, policy=policy)
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(HiwmError, match="policy_share"):
+        collect("pusht", "policy", 1, tmp_path / "c", seed_start=10500, progress=False, policy=policy, policy_share=1.5)
+    assert not any((tmp_path / d).exists() for d in "abc")
 
 
 def test_hiwm_collect_policy_mode_from_the_command_line(tmp_path, policy, capsys):
@@ -43,3 +45,12 @@ def test_hiwm_collect_policy_mode_from_the_command_line(tmp_path, policy, capsys
     assert main(argv) == 0, capsys.readouterr().err
     assert main(["collect", "--mode", "policy", "--episodes", "1", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
     assert "needs a policy" in capsys.readouterr().err
+
+
+def test_collect_policy_mode_renders_frames_for_an_image_policy(tmp_path, image_policy, capsys):
+    from hiwm.cli import main
+
+    image_policy.save(tmp_path / "ckpt")
+    argv = ["collect", "--mode", "policy", "--episodes", "1", "--out", str(tmp_path / "pp"), "--seed", "10500",
+            "--policy", str(tmp_path / "ckpt"), "--no-progress"]
+    assert main(argv) == 0, capsys.readouterr().err

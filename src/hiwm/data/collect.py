@@ -61,6 +61,8 @@ def collect(task_name: str, mode: str, episodes: int, root: str | Path, seed_sta
         raise HiwmError(f"unknown collect mode {mode!r} (known: {', '.join(MODES)})")
     if (mode == "policy") != (policy is not None):
         raise HiwmError("collect mode 'policy' needs a policy, and only it takes one")
+    if not 0.0 <= policy_share <= 1.0:
+        raise HiwmError(f"policy_share must be in [0, 1], got {policy_share}")
     env = make_task(task_name, images=images)
     spec = env.spec_
     root = Path(root)

@@ -19,7 +19,8 @@ from hiwm.tasks.base import Expert, TaskSpec
 
 class PolicyPlayActor:
     """``act(obs, scene)`` -> action (A,): the policy for 20-60 step stretches (probability
-    ``policy_share``), play behaviours in between. ``sources`` lists who chose each action so far
+    ``policy_share``; each starts from an empty history, so even at share 1 the policy restarts every 20-60
+    steps), play behaviours in between. ``sources`` lists who chose each action so far
     ("policy" or "play"). Randomness (switching, play, the policy's sampling) from ``seed``."""
 
     def __init__(self, policy, spec: TaskSpec, expert: Expert, seed: int, policy_share: float = 0.7):
@@ -35,8 +36,8 @@ class PolicyPlayActor:
     def _switch(self) -> None:
         self._mode = "policy" if self.rng.random() < self.policy_share else "play"
         self._left = int(self.rng.integers(20, 61))
-        if self._mode == "policy":  # a fresh start: the history held only the stretch before the play
-            self._state = self.policy.initial_state(1)
+        if self._mode == "policy":  # every policy stretch starts afresh (empty history, no queued actions), as
+            self._state = self.policy.initial_state(1)  # an episode does; a stretch after play must, the others do too
         else:
             self.play._left = 0  # a new play behaviour, chosen on its next act
 
