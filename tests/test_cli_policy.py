@@ -128,6 +128,7 @@ def test_demo_operator_and_round_options_reach_the_pipeline():
     assert demo_config(parser.parse_args(["demo", "--risk", "on"])).operator == {"branches": 1, "risk": True}
     assert demo_config(parser.parse_args(["demo", "--risk", "off"])).operator == {"branches": 1, "risk": False}
     assert demo_config(parser.parse_args(["demo", "--regress", "0.1"])).operator == {"branches": 1, "regress": 0.1}
+    assert demo_config(parser.parse_args(["demo", "--confirm", "on"])).operator == {"branches": 1, "confirm": True}
     with pytest.raises(SystemExit):
         parser.parse_args(["demo", "--regress", "-1"])
 

@@ -87,7 +87,8 @@ def demo_config(a) -> PipelineConfig:
     if a.rounds:
         cfg.rounds = a.rounds
     given = {field: v for field, v in (("horizon", a.H), ("rollback", a.r), ("branches", a.K), ("budget", a.B),
-                                        ("risk", _on_off(a.risk)), ("regress", a.regress)) if v is not None}
+                                        ("risk", _on_off(a.risk)), ("regress", a.regress),
+                                        ("confirm", _on_off(a.confirm))) if v is not None}
     cfg.operator = {**cfg.operator, **given}
     cfg.policy = demo_policy(cfg.policy, a)
     return cfg
@@ -209,6 +210,9 @@ def _risk_option(parser) -> None:
     parser.add_argument("--regress", type=_non_negative, default=None, metavar="DROP",
                         help="also take over when the task's closeness (0..1) falls DROP below its best since the "
                              "watch began, the object pushed away from the goal (0: off); default: the task's choice")
+    parser.add_argument("--confirm", choices=("on", "off"), default=None,
+                        help="on a trigger, let the policy run on inside the model and correct only if the model's "
+                             "judge calls that line a failure (no operator steps spent on lines that recover)")
 
 
 def _non_negative_int(text: str) -> int:
@@ -237,7 +241,8 @@ def cmd_correct(a) -> int:
 
     if a.operator != "scripted":
         raise HiwmError("only --operator scripted runs headless; a person corrects with `hiwm studio`")
-    cfg = OperatorConfig(horizon=a.H, rollback=a.r, branches=a.K, budget=a.B, risk=_on_off(a.risk), regress=a.regress)
+    cfg = OperatorConfig(horizon=a.H, rollback=a.r, branches=a.K, budget=a.B, risk=_on_off(a.risk), regress=a.regress,
+                         **({"confirm": a.confirm == "on"} if a.confirm else {}))
     cost = run_campaign(load_policy(a.policy, device=a.device), load_world_model(a.world_model, device=a.device),
                         a.seeds, a.out, cfg, seed=a.seed, progress=not a.no_progress)
     print({k: v for k, v in cost.items() if k != "events"})

@@ -100,6 +100,29 @@ def test_resamples_rerun_the_policy_from_each_hand_back_for_free(policy, world_m
     assert stats.resample_successes == sum(b.outcome == "success" for b in reruns)
 
 
+def test_confirm_corrects_only_lines_the_judge_calls_failures(policy, world_model, obs0, monkeypatch):
+    cfg = OperatorConfig(horizon=4, rollback=3, branches=1, budget=8, disagree=0.0, patience=1, warmup=5,
+                         max_corrections=1, confirm=True)
+    s = Session.start(policy, world_model, obs0, SessionConfig(max_steps=30, seed=0))
+    op = ScriptedOperator("pusht", cfg, seed=0)
+    stats = op.run(s)  # the tiny policy never reaches the goal in 30 steps: the trigger is confirmed
+    trigger = s.tree.get(op.events[0]["node"])
+    assert stats.failure_states == 1 and stats.operator_steps == 4 and stats.dismissed == 0
+    assert stats.lookahead_steps == 30 - trigger.depth, "the policy ran on to the end before the operator acted"
+    line = s.tree.branches[trigger.branch_id]
+    assert s.tree.get(line.leaf).depth == 30 and line.outcome == "failure"
+    assert not any(n.intervention for n in s.tree.path(line.leaf)), "the watched line itself stays uncorrected"
+    assert op.events[0]["depth"] == trigger.depth - 3, "then rolled back r steps from the trigger"
+
+    real_end = Session.end
+    monkeypatch.setattr(Session, "end", lambda self, outcome=None: real_end(self, "success"))
+    s = Session.start(policy, world_model, obs0, SessionConfig(max_steps=30, seed=0))
+    op = ScriptedOperator("pusht", cfg, seed=0)
+    stats = op.run(s)
+    assert stats.dismissed == 1 and stats.operator_steps == 0 and stats.failure_states == 0
+    assert len(op.events) == 1 and op.events[0]["dismissed"] and "rolled_back_to" not in op.events[0]
+
+
 def test_campaign_writes_corrections_and_resumes(policy, world_model, tmp_path):
     cfg = OperatorConfig(horizon=3, rollback=2, branches=2, budget=12, disagree=0.0, patience=1, warmup=3)
     seeds = [20000, 20001, 20002, 20003]

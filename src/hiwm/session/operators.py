@@ -72,6 +72,10 @@ class OperatorConfig:
     branch_variety: str = "noise"  # branches after the first: "noise" (at branch_skill) or "alternatives"
     #                                (full skill, the k-th best distinct first move: Expert.prefer)
     max_corrections: int = 3  # corrections along one main line (deeper failures are left)
+    # watch the line to its end before correcting: when a trigger fires, the policy runs on inside the model (no
+    # operator steps) and the operator rolls back and corrects only if the model's judge calls that line a failure,
+    # as a person fast-forwards to see whether the policy recovers; triggers on lines that succeed are dismissed
+    confirm: bool = False
     resamples: int = 0  # extra policy continuations from each hand-back node (cached: no operator steps)
 
     def for_task(self, spec: TaskSpec) -> "OperatorConfig":
@@ -101,6 +105,8 @@ class OperatorStats:
     branch_successes: int = 0
     resamples: int = 0  # policy continuations re-run from hand-back nodes
     resample_successes: int = 0  # ... judged successful, so kept as the branch's outcomes
+    dismissed: int = 0  # triggers on lines the judge then called successful (confirm): no correction
+    lookahead_steps: int = 0  # policy steps imagined past a trigger to confirm it (confirm; no operator steps)
 
 
 class FailureDetector:
@@ -171,9 +177,13 @@ class ScriptedOperator:
         """Let the policy act until its branch ends; correct on failure when allowed."""
         watcher = make_expert(self.task_name, skill=1.0, seed=self.seed)
         detector = FailureDetector(self.cfg)
+        pending: tuple[int, str] | None = None  # (node, reason) of a trigger awaiting the line's outcome (confirm)
         while session.phase == Phase.AUTONOMOUS:
             before = session.node
             node = session.step()
+            if pending:
+                self.stats.lookahead_steps += 1
+                continue
             if not correct or corrections >= self.cfg.max_corrections or self.budget_left < self.cfg.horizon:
                 continue
             scene = self.task.scene_of(node.obs)
@@ -181,8 +191,17 @@ class ScriptedOperator:
                                      at_risk=bool(self.cfg.risk) and self.task.at_risk(scene),
                                      closeness=float(self.task.closeness(scene)) if self.cfg.regress else None)
             if reason and session.phase == Phase.AUTONOMOUS:
+                if self.cfg.confirm:
+                    pending = (node.id, reason)
+                    continue
                 self._correct(session, node.id, reason, corrections)
                 return
+        if pending:
+            if session.tree.branches[session.branch_id].outcome == "success":
+                self.stats.dismissed += 1
+                self.events.append({"node": pending[0], "reason": pending[1], "dismissed": True})
+            else:  # the uncorrected line stays in the tree as it ran; it has no corrective step, so no export
+                self._correct(session, pending[0], pending[1], corrections)
 
     def _stall_signal(self, node) -> float:
         """What the stall test watches at ``node``, read off the predicted observation only."""
