@@ -123,6 +123,7 @@ def cmd_train_policy(a) -> int:
     from hiwm.data import EpisodeWindows, LeRobotDataset
     from hiwm.data.images import with_images
     from hiwm.policies import make_policy
+    from hiwm.policies.frame import fit_frame_stats
     from hiwm.policies.options import policy_overrides
     from hiwm.tasks import task_class
     from hiwm.tasks.base import ENV_KEY, STATE_KEY
@@ -137,6 +138,7 @@ def cmd_train_policy(a) -> int:
     pc = policy.config
     sources = with_images(datasets, task) if pc.uses_images else datasets
     windows = EpisodeWindows(sources, pc.input_features, pc.n_obs_steps, pc.horizon)
+    fit_frame_stats(policy, windows)
     summary = train(policy, windows.sample, TrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed,
                                                         device=a.device, log_every=a.log_every),
                     progress=not a.no_progress)

@@ -31,6 +31,7 @@ from hiwm.evaluation.metrics import wilson_interval
 from hiwm.evaluation.runner import RolloutResult, rollout
 from hiwm.evaluation.wm_accuracy import expert_in_model, heldout_episodes, open_loop_errors
 from hiwm.policies import load_policy, make_policy
+from hiwm.policies.frame import fit_frame_stats
 from hiwm.session.campaign import run_campaign
 from hiwm.session.export import correction_episodes
 from hiwm.session.operators import TASK_DEFAULTS, OperatorConfig
@@ -175,6 +176,7 @@ class Pipeline:
                              **overrides)
         policy.set_stats(stats)
         windows = self._windows(sources, policy)
+        fit_frame_stats(policy, windows)
         tc = self._train_cfg(self.cfg.policy_steps, self.cfg.policy_batch, self.cfg.policy_lr, 1)
         summary = self._timed("train_policy", lambda: train(policy, windows.sample, tc, progress=self.progress))
         policy.save(path)

@@ -73,7 +73,7 @@ def test_encoder_output_is_lowdim_then_image_features():
 def test_training_mode_augments_and_eval_mode_does_not(policy_type):
     """forward() crops at random while training (two calls differ) and in the centre otherwise (equal)."""
     policy = make_tiny(policy_type, "image")
-    lowdim, images = policy._read_obs(train_batch(policy, 8, obs_kind="image"), time_dim=True)
+    lowdim, images, _ = policy._read_obs(train_batch(policy, 8, obs_kind="image"), time_dim=True)
     torch.manual_seed(0)
     feats = {mode: [policy.obs_encoder(lowdim, images, augment=mode == "train") for _ in range(2)]
              for mode in ("train", "eval")}

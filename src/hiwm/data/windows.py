@@ -76,6 +76,10 @@ class EpisodeWindows:
         """Number of eligible window start frames."""
         return len(self._starts)
 
+    def frames(self, key: str) -> np.ndarray:
+        """Every frame of an observation key or the action key, (N, ...), in source order."""
+        return self._action if key == self.action_key else self._obs[key]
+
     @property
     def num_frames(self) -> int:
         return len(self._action)

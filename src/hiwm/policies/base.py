@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from hiwm.errors import HiwmError
+from hiwm.policies.frame import Frame, TaskFrame
 from hiwm.policies.normalize import Normalizer
 from hiwm.policies.observation import ObservationEncoder
 from hiwm.policies.state import PolicyState, push_history
@@ -66,6 +67,9 @@ class PolicyConfig:
     image_encoder: str = "conv"
     image_features: int = 64
     image_width: int = 16  # conv widths 16-32-64-64: CPU-sized (benchmarks/policies.py measures)
+    # a task name: see the low-dimensional inputs and give actions in that task's own frame (policies/frame.py);
+    # "" keeps the world frame
+    frame: str = ""
     device: str = "cpu"
 
     # What `hiwm train-policy` uses for an option that is not given, where it differs from the field's
@@ -93,6 +97,8 @@ class PolicyConfig:
             raise HiwmError(f"{self.type} policy: n_action_steps ({self.n_action_steps}) exceeds horizon ({self.horizon})")
         if self.uses_images:
             self._validate_image()
+        if self.frame and not {STATE_KEY, ENV_KEY} <= set(self.input_features):
+            raise HiwmError(f"{self.type} policy: frame {self.frame!r} needs both {STATE_KEY!r} and {ENV_KEY!r} inputs")
 
     def _validate_image(self) -> None:
         for name in ("image_size", "image_features", "image_width"):
@@ -168,6 +174,7 @@ class Policy(nn.Module, abc.ABC):
         self.obs_encoder = ObservationEncoder(config.input_features, config.lowdim_dim, config.image_size,
                                               config.crop_fraction, config.image_encoder, config.image_features,
                                               config.image_width)
+        self.task_frame = TaskFrame(config.frame, int(config.feature_dims[STATE_KEY])) if config.frame else None
         self._state: PolicyState | None = None  # only for the select_action / reset wrapper
 
     # ---- what a backbone implements (normalised space) ----
@@ -215,26 +222,33 @@ class Policy(nn.Module, abc.ABC):
             raise HiwmError(f"{IMAGE_KEY}: expected uint8 RGB images {shape}, got {x.dtype} {tuple(x.shape)}")
         return x
 
-    def _read_obs(self, batch: Mapping[str, Any], time_dim: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _read_obs(self, batch: Mapping[str, Any], time_dim: bool
+                  ) -> tuple[torch.Tensor, torch.Tensor | None, Frame | None]:
         """key -> (B, T, D) (or (B, D) without ``time_dim``) -> (normalised low-dim (B, T, F_low) / (B, F_low),
-        uint8 images (B, T, H, W, 3) / (B, H, W, 3) or None)."""
+        uint8 images (B, T, H, W, 3) / (B, H, W, 3) or None, the newest step's task frame or None)."""
         cfg = self.config
         images = self._images(batch, time_dim) if cfg.uses_images else None
-        parts = []
+        raw = {}
         for key in cfg.lowdim_features:
             x = self._tensor(batch, key)
             want = (3 if time_dim else 2, cfg.feature_dims[key])
             if (x.ndim, x.shape[-1]) != want:
                 shape = "(B, T_obs, D)" if time_dim else "(B, D)"
                 raise HiwmError(f"{key}: expected {shape} with D={want[1]}, got {tuple(x.shape)}")
-            parts.append(self.normalizer.normalize(key, x))
+            raw[key] = x
+        frame = None
+        if self.task_frame is not None:  # each step in its own frame
+            frames = self.task_frame.of(raw[STATE_KEY], raw[ENV_KEY])
+            raw[STATE_KEY], raw[ENV_KEY] = self.task_frame.observation(raw[STATE_KEY], raw[ENV_KEY], frames)
+            frame = tuple(f[:, -1] for f in frames) if time_dim else frames
+        parts = [self.normalizer.normalize(key, x) for key, x in raw.items()]
         if not parts:  # image only: an empty low-dim part keeps the shapes uniform
-            return images.new_zeros(images.shape[: 2 if time_dim else 1] + (0,), dtype=torch.float32), images
+            return images.new_zeros(images.shape[: 2 if time_dim else 1] + (0,), dtype=torch.float32), images, None
         lowdim = torch.cat(parts, dim=-1)
         if images is not None and images.shape[: lowdim.ndim - 1] != lowdim.shape[:-1]:
             raise HiwmError(f"{IMAGE_KEY}: batch/time dims {tuple(images.shape[:lowdim.ndim - 1])} do not match "
                             f"the other features' {tuple(lowdim.shape[:-1])}")
-        return lowdim, images
+        return lowdim, images, frame
 
     def forward(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
         """Training loss. batch: obs keys (B, n_obs_steps, D), action (B, horizon, A), action_is_pad (B, horizon).
@@ -242,10 +256,13 @@ class Policy(nn.Module, abc.ABC):
         Images are randomly cropped while the module is in training mode (the augmentation).
         """
         cfg = self.config
-        lowdim, images = self._read_obs(batch, time_dim=True)
+        lowdim, images, frame = self._read_obs(batch, time_dim=True)
         if lowdim.shape[1] != cfg.n_obs_steps:
             raise HiwmError(f"observations have {lowdim.shape[1]} time steps, policy expects n_obs_steps={cfg.n_obs_steps}")
-        action = self.normalizer.normalize(ACTION_KEY, self._tensor(batch, ACTION_KEY))
+        action = self._tensor(batch, ACTION_KEY)
+        if frame is not None:  # the chunk in the newest observation's frame
+            action = self.task_frame.action_to_frame(action, tuple(f[:, None] for f in frame))
+        action = self.normalizer.normalize(ACTION_KEY, action)
         if action.shape[1:] != (cfg.horizon, cfg.action_dim):
             raise HiwmError(f"action: expected (B, {cfg.horizon}, {cfg.action_dim}), got {tuple(action.shape)}")
         if PAD_KEY in batch:
@@ -255,9 +272,10 @@ class Policy(nn.Module, abc.ABC):
         obs = self.obs_encoder(lowdim, images, augment=self.training)
         return self.compute_loss(obs, action, is_pad)
 
-    def _chunk(self, lowdim: torch.Tensor, images: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
-        """lowdim: (B, T_obs, F_low) normalised, images: (B, T_obs, H, W, 3) uint8 or None
-        -> raw actions to execute (B, n_action_steps, A)."""
+    def _chunk(self, lowdim: torch.Tensor, images: torch.Tensor | None, generator: torch.Generator | None,
+               frame: Frame | None = None) -> torch.Tensor:
+        """lowdim: (B, T_obs, F_low) normalised, images: (B, T_obs, H, W, 3) uint8 or None, frame: the newest
+        step's task frame ((B, 2) each) or None -> raw actions to execute (B, n_action_steps, A), world units."""
         was_training = self.training
         self.eval()  # acting never uses dropout, even from a module left in training mode
         try:
@@ -266,15 +284,18 @@ class Policy(nn.Module, abc.ABC):
             actions = self.generate(obs, generator)[:, : self.config.n_action_steps]
         finally:
             self.train(was_training)
-        return self.normalizer.unnormalize(ACTION_KEY, actions)
+        actions = self.normalizer.unnormalize(ACTION_KEY, actions)
+        if frame is not None:
+            actions = self.task_frame.action_to_world(actions, tuple(f[:, None].to(actions.dtype) for f in frame))
+        return actions
 
     @torch.inference_mode()
     def predict_action_chunk(self, batch: Mapping[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
         """batch: key -> (B, n_obs_steps, D) (image (B, n_obs_steps, H, W, 3) uint8) -> actions (B, n_action_steps, A), raw units."""
-        lowdim, images = self._read_obs(batch, time_dim=True)
+        lowdim, images, frame = self._read_obs(batch, time_dim=True)
         if lowdim.shape[1] != self.config.n_obs_steps:
             raise HiwmError(f"observations have {lowdim.shape[1]} time steps, policy expects n_obs_steps={self.config.n_obs_steps}")
-        return self._chunk(lowdim, images, generator)
+        return self._chunk(lowdim, images, generator, frame)
 
     def initial_state(self, batch_size: int) -> PolicyState:
         """The state before the first step: empty history, no queued actions."""
@@ -285,15 +306,17 @@ class Policy(nn.Module, abc.ABC):
             count=0,
         )
 
-    def _push(self, state: PolicyState, obs: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The state's histories with one more step ``obs`` (key -> (B, D), image (B, H, W, 3)), padded to n_obs_steps."""
-        lowdim, images = self._read_obs(obs, time_dim=False)
+    def _push(self, state: PolicyState, obs: Mapping[str, Any]
+              ) -> tuple[torch.Tensor, torch.Tensor | None, Frame | None]:
+        """The state's histories with one more step ``obs`` (key -> (B, D), image (B, H, W, 3)), padded to
+        n_obs_steps, and that step's task frame (or None)."""
+        lowdim, images, frame = self._read_obs(obs, time_dim=False)
         if lowdim.shape[0] != state.batch_size:
             raise HiwmError(f"observation batch size {lowdim.shape[0]} does not match the policy state's {state.batch_size}")
         t_obs = self.config.n_obs_steps
         history = push_history(state.obs_history, lowdim, t_obs)
         image_history = push_history(state.images, images, t_obs) if images is not None else None
-        return history, image_history
+        return history, image_history, frame
 
     @torch.inference_mode()
     def act(
@@ -304,10 +327,10 @@ class Policy(nn.Module, abc.ABC):
         A new chunk is predicted (using ``generator``) only when the queue is empty, i.e. every
         n_action_steps steps; in between the queued actions are returned and ``generator`` is unused.
         """
-        history, images = self._push(state, obs)
+        history, images, frame = self._push(state, obs)
         queue = state.actions.to(history.device)
         if queue.shape[1] == 0:
-            queue = self._chunk(history, images, generator)
+            queue = self._chunk(history, images, generator, frame)
         return queue[:, 0], PolicyState(history, queue[:, 1:], state.count + 1, images)
 
     @torch.inference_mode()
@@ -317,7 +340,7 @@ class Policy(nn.Module, abc.ABC):
         The history stays current and the queued actions are dropped, so when control is handed back
         the policy predicts a fresh chunk from what actually happened.
         """
-        history, images = self._push(state, obs)
+        history, images, _ = self._push(state, obs)
         return PolicyState(history, state.actions[:, :0].to(history.device), state.count + 1, images)
 
     def reset(self) -> None:

@@ -126,6 +126,16 @@ class Task(gym.Env, abc.ABC):
         rollout enters such a scene (``OperatorConfig.risk``). Default: never."""
         return False
 
+    # Where a policy may see the scene in the task's own frame (policies/frame.py): the index of every x (whose
+    # y follows) in the scene and in the action. Empty: the task has no such frame.
+    policy_frame_xy: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
+
+    @classmethod
+    def policy_frame(cls, scene):
+        """scene: torch (..., D_scene) -> (origin (..., 2), unit x axis (..., 2)) of the task's own frame, for
+        tasks that set ``policy_frame_xy``."""
+        raise NotImplementedError(f"{cls.spec_.name} has no policy frame")
+
     @classmethod
     def is_terminal_success(cls, scene: np.ndarray) -> bool:
         """Where the episode ends early on success (gym-pusht: coverage 0.95); default: ``is_success``."""

@@ -218,6 +218,17 @@ class RopeRouteTask(GripperTask):
     def is_success(cls, scene: np.ndarray) -> bool:
         return route_status(scene)[0] == 2
 
+    # the gripper, the four posts and every rope node
+    policy_frame_xy = ((0, *range(POSTS.start, POSTS.stop, 2), *range(NODES.start, NODES.stop, 3)), (0,))
+
+    @classmethod
+    def policy_frame(cls, scene):
+        """The route's frame: clip 1's centre at the origin, x towards clip 2's centre (torch (..., 87))."""
+        posts = scene[..., POSTS]
+        c1, c2 = (posts[..., 0:2] + posts[..., 2:4]) / 2, (posts[..., 4:6] + posts[..., 6:8]) / 2
+        d = c2 - c1
+        return c1, d / d.norm(dim=-1, keepdim=True).clamp(min=1e-9)
+
     @classmethod
     def judge(cls, scene: np.ndarray) -> tuple[float, bool, bool]:
         k, closeness = route_status(scene)
