@@ -92,7 +92,9 @@ def add_policy_options(parser: argparse.ArgumentParser, default_type: str | None
             "crop_fraction of their side while training (centre crop when acting) and encoded by "
             "image_encoder (conv or resnet18-shaped, base width image_width, trained from scratch) into "
             "image_features per frame. The policy predicts horizon actions from n_obs_steps observations "
-            "and executes n_action_steps of them."))
+            "and executes n_action_steps of them. frame: a task name (rope-route) to see the low-dimensional "
+            "inputs and give actions in that task's own frame, so layouts turned and shifted at random look "
+            "alike; empty: the world frame."))
     for name, (hint, default) in shared.items():
         _add(group, name, hint, f"(default {_show(default)})" if show_defaults else "")
     seen: dict[str, list[str]] = {}
