@@ -22,7 +22,7 @@ def turned(scene: np.ndarray, angle: float, shift: tuple[float, float]) -> np.nd
     """scene (87,) with every xy of the rope task's frame list turned by ``angle`` about 0, then shifted."""
     out = scene.copy()
     c, s = math.cos(angle), math.sin(angle)
-    for i in (*RopeRouteTask.policy_frame_xy[0],):
+    for i in RopeRouteTask.policy_frame_xy[0]:
         x, y = scene[i], scene[i + 1]
         out[i], out[i + 1] = c * x - s * y + shift[0], s * x + c * y + shift[1]
     return out
@@ -32,8 +32,7 @@ def framed_policy(seed: int = 0):
     policy = make_policy("diffusion", seed=seed, action_dim=4, feature_dims=DIMS, frame="rope-route",
                          down_dims=[16, 32], n_groups=4, num_inference_steps=3)
     scenes = np.stack([RopeRouteTask.initial_scene(s) for s in range(6)]).astype(np.float32)
-    actions = np.concatenate([scenes[:, :4], np.ones((6, 0), np.float32)], axis=1)
-    episode = {STATE: scenes[:, :4], ENV: scenes[:, 4:], "action": actions}
+    episode = {STATE: scenes[:, :4], ENV: scenes[:, 4:], "action": scenes[:, :4].copy()}
     windows = EpisodeWindows([episode], [STATE, ENV], n_obs_steps=2, horizon=16)
     policy.set_stats({k: {"min": np.full(d, -1.0), "max": np.full(d, 1.0), "mean": np.zeros(d), "std": np.ones(d)}
                       for k, d in {**DIMS, "action": 4}.items()})

@@ -13,8 +13,6 @@ gripper tasks). Each observation step is expressed in its own frame; an action c
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 import torch
 
@@ -35,7 +33,8 @@ class TaskFrame:
         if not scene_xy:
             raise HiwmError(f"{task}: the task has no policy frame (policy frame must be '' for it)")
         self.agent_dim = agent_dim
-        self.scene_xy, self.action_xy = tuple(scene_xy), tuple(action_xy)
+        # index tensors built once: the policy calls these every step
+        self.scene_xy, self.action_xy = torch.as_tensor(list(scene_xy)), torch.as_tensor(list(action_xy))
 
     def of(self, state: torch.Tensor, env: torch.Tensor) -> Frame:
         """state (..., Da), env (..., De) in world units -> the frame of each step."""
@@ -55,12 +54,12 @@ class TaskFrame:
         return _apply(action, self.action_xy, frame, inverse=True)
 
 
-def _apply(x: torch.Tensor, starts: Sequence[int], frame: Frame, inverse: bool) -> torch.Tensor:
-    """Rotate and shift the xy pairs of x (..., D) that start at ``starts``; origin/direction broadcast."""
+def _apply(x: torch.Tensor, starts: torch.Tensor, frame: Frame, inverse: bool) -> torch.Tensor:
+    """Rotate and shift the xy pairs of x (..., D) whose x is at the indices ``starts``; origin/direction broadcast."""
     origin, d = frame
     c, s = d[..., 0:1], d[..., 1:2]
     x = x.clone()
-    idx = torch.as_tensor(list(starts), device=x.device)
+    idx = starts.to(x.device)
     px, py = x[..., idx], x[..., idx + 1]
     if inverse:  # frame -> world: rotate by +angle, then shift
         wx, wy = c * px - s * py + origin[..., 0:1], s * px + c * py + origin[..., 1:2]
@@ -71,7 +70,8 @@ def _apply(x: torch.Tensor, starts: Sequence[int], frame: Frame, inverse: bool) 
     return x
 
 
-def frame_stats(task_frame: TaskFrame, states: np.ndarray, envs: np.ndarray, actions: np.ndarray) -> dict:
+def frame_stats(task_frame: TaskFrame, states: np.ndarray, envs: np.ndarray, actions: np.ndarray,
+                action_key: str = "action") -> dict:
     """Frames (N, Da), (N, De), (N, A) in the world -> normalisation stats of state, env and action in each
     frame's own task frame: {key: {"min", "max", "mean", "std"}}."""
     st, en, ac = (torch.as_tensor(np.asarray(a), dtype=torch.float64) for a in (states, envs, actions))
@@ -79,7 +79,7 @@ def frame_stats(task_frame: TaskFrame, states: np.ndarray, envs: np.ndarray, act
     fs, fe = task_frame.observation(st, en, frame)
     fa = task_frame.action_to_frame(ac, frame)
     out = {}
-    for key, arr in ((STATE_KEY, fs), (ENV_KEY, fe), ("action", fa)):
+    for key, arr in ((STATE_KEY, fs), (ENV_KEY, fe), (action_key, fa)):
         a = arr.numpy()
         out[key] = {"min": a.min(0), "max": a.max(0), "mean": a.mean(0), "std": a.std(0)}
     return out
@@ -91,4 +91,4 @@ def fit_frame_stats(policy, windows) -> None:
     if policy.task_frame is None:
         return
     policy.set_stats(frame_stats(policy.task_frame, windows.frames(STATE_KEY), windows.frames(ENV_KEY),
-                                 windows.frames(windows.action_key)))
+                                 windows.frames(windows.action_key), windows.action_key))

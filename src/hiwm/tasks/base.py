@@ -134,7 +134,7 @@ class Task(gym.Env, abc.ABC):
     def policy_frame(cls, scene):
         """scene: torch (..., D_scene) -> (origin (..., 2), unit x axis (..., 2)) of the task's own frame, for
         tasks that set ``policy_frame_xy``."""
-        raise NotImplementedError(f"{cls.spec_.name} has no policy frame")
+        raise HiwmError(f"{cls.spec_.name}: the task has no policy frame")
 
     @classmethod
     def is_terminal_success(cls, scene: np.ndarray) -> bool:
