@@ -93,6 +93,24 @@ def test_demo_step_options_reach_the_pipeline_and_default_to_the_protocol():
     assert demo_config(parser.parse_args(["demo", "--wm-policy-episodes", "0"])).wm_policy_episodes == 0
 
 
+def test_demo_takes_the_task_s_own_settings_and_options_win():
+    from hiwm.cli import demo_config
+    from hiwm.pipeline import PipelineConfig
+
+    parser, default = build_parser(), PipelineConfig()
+    rope = demo_config(parser.parse_args(["demo", "--task", "rope-route"]))
+    assert (rope.demos, rope.wm_steps, rope.policy["frame"]) == (20, 6000, "rope-route")
+    assert rope.policy["down_dims"] == default.policy["down_dims"]  # merged into the pipeline's policy, not replaced
+    assert demo_config(parser.parse_args(["demo", "--task", "towel-fold"])).demos == 10
+    pusht = demo_config(parser.parse_args(["demo"]))
+    assert (pusht.demos, pusht.wm_steps, pusht.policy) == (default.demos, default.wm_steps, default.policy)
+    given = demo_config(parser.parse_args(["demo", "--task", "rope-route", "--demos", "80", "--wm-steps", "2000",
+                                           "--policy.frame", ""]))
+    assert (given.demos, given.wm_steps, given.policy["frame"]) == (80, 2000, "")
+    quick = demo_config(parser.parse_args(["demo", "--quick", "--task", "rope-route"]))
+    assert quick.demos == PipelineConfig.quick().demos and "frame" not in quick.policy
+
+
 def test_demo_world_model_options():
     from hiwm.cli import demo_config
     from hiwm.pipeline import PipelineConfig

@@ -65,9 +65,14 @@ QUICK_WM_SIZES = {"chain": {"members": 2, "channels": 8, "conv_layers": 2}}
 def demo_config(a) -> PipelineConfig:
     """The pipeline settings of ``hiwm demo``: the protocol's defaults (or --quick's), with the options given."""
     from hiwm.pipeline import PipelineConfig
+    from hiwm.tasks import task_class
 
-    cfg = PipelineConfig.quick(task=a.task, seed=a.seed, device=a.device) if a.quick else \
-        PipelineConfig(task=a.task, seed=a.seed, device=a.device)
+    if a.quick:
+        cfg = PipelineConfig.quick(task=a.task, seed=a.seed, device=a.device)
+    else:
+        cfg = PipelineConfig(task=a.task, seed=a.seed, device=a.device)
+        for field, value in task_class(a.task).spec_.extra.get("demo", {}).items():  # the task's own settings
+            setattr(cfg, field, {**getattr(cfg, field), **value} if isinstance(value, dict) else value)
     if a.demos:
         cfg.demos = a.demos
     if a.policy_steps:

@@ -39,7 +39,9 @@ IMAGE_KEY = "observation.image"
 @dataclass(frozen=True)
 class TaskSpec:
     """What the rest of hiwm reads about a task. ``extra`` holds per-task settings of later stages, in the
-    task's units: ``extra["operator"]``, the scripted operator's thresholds (``OperatorConfig`` fields)."""
+    task's units: ``extra["operator"]``, the scripted operator's thresholds (``OperatorConfig`` fields);
+    ``extra["demo"]``, the ``PipelineConfig`` fields ``hiwm demo`` sets for this task (a dict value is merged
+    into the field's), as the task's reports chose them on validation seeds; command-line options win."""
 
     name: str
     fps: int

@@ -70,7 +70,8 @@ SPEC = TaskSpec(
     scene_dim=SCENE_DIM,
     image_size=96,
     description="Fold the towel in half along a diagonal, one corner onto the opposite one.",
-    extra={"controls": GRIPPER_CONTROLS, "operator": OPERATOR_DEFAULTS},
+    # demo: 10 demos, the sweep's rule (reports/towel-fold-diffusion-state)
+    extra={"controls": GRIPPER_CONTROLS, "operator": OPERATOR_DEFAULTS, "demo": {"demos": 10}},
 )
 
 
