@@ -6,7 +6,8 @@ import pytest
 from hiwm.errors import HiwmError
 from hiwm.tasks import make_expert, make_task
 from hiwm.tasks.pusht import PushTTask
-from hiwm.tasks.pusht_expert import CONTACTS, DISTINCT, PushTExpert
+from hiwm.tasks.pusht import SUBSTEPS
+from hiwm.tasks.pusht_expert import CONTACTS, DISTINCT, PushTExpert, agent_velocities
 
 
 def _run(expert, env, obs, steps):
@@ -107,3 +108,15 @@ def test_acts_on_a_bare_observation():
     for scene in ([100.0, 100.0, 256.0, 256.0, 0.5], [400.0, 80.0, 500.0, 20.0, -2.0]):
         a = expert.act(PushTTask.observe(np.array(scene)))
         assert a.shape == (2,) and np.all(np.isfinite(a)) and np.all((a >= 0) & (a <= 512))
+
+
+def test_one_agent_velocities_match_the_batched_path_bit_for_bit():
+    """The planner's scalar fast path must give exactly the batched (numpy) result."""
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        pos, vel = rng.uniform(0, 512, 2), rng.normal(0, 50, 2)
+        targets = rng.uniform(0, 512, (int(rng.integers(1, 9)), 2))
+        one = agent_velocities(pos, vel, targets)
+        batched = agent_velocities(pos[None], vel[None], targets[None])[0]
+        assert one.shape == batched.shape == (len(targets) * SUBSTEPS, 2)
+        np.testing.assert_array_equal(one, batched)
