@@ -90,6 +90,12 @@ class PipelineConfig:
     # Hi-WM trains on the corrections of every branch (the operator's actions are right whatever followed);
     # True keeps only the branches the model's judge called successful
     successful_corrections_only: bool = False
+    # also train on a successful branch's recovery: the policy's own imagined steps after the hand-back, up to the
+    # judged success (the branch's outcome label is exported either way). Off: on Push-T's validation seeds
+    # (300 episodes, the same campaign and base) the corrective steps alone gave 64 / 67% over two fine-tuning
+    # seeds against 55 / 55% with the recoveries (base 36%); imitating imagined policy steps copies the model's
+    # errors, as WM-CL's kept rollouts do (session 17 of reports/pusht-diffusion-state)
+    recoveries: bool = False
     eval_episodes: int = 100
     accuracy_episodes: int = 20
     episode_steps: int | None = None  # None: the task's limit (Push-T 300); --quick shortens every episode
@@ -317,10 +323,12 @@ class Pipeline:
         return load_policy(path, device=self.cfg.device)
 
     def correction_windows(self, policy, root: Path | list[Path]) -> EpisodeWindows | None:
-        """Hi-WM's (and Real HG-DAgger's) new data: windows on each branch's own corrective steps and, for a
-        branch judged successful, on the policy's recovery after the hand-back (session/export.py). On the
-        validation seeds this took the post-trained policy from 33% (corrections alone) to 48%."""
-        episodes = correction_episodes(root, successful_only=self.cfg.successful_corrections_only)
+        """Hi-WM's (and Real HG-DAgger's) new data: windows on each branch's own corrective steps and, with
+        ``recoveries``, for a branch judged successful, on the policy's recovery after the hand-back
+        (session/export.py). Session 3 (K = 4, 1 000 fine-tuning steps) found the recoveries worth +15; with
+        session 11's settings they cost ~10 points (PipelineConfig.recoveries)."""
+        episodes = correction_episodes(root, outcomes=self.cfg.recoveries,
+                                       successful_only=self.cfg.successful_corrections_only)
         return self._windows(episodes, policy, mask_key="train_mask") if episodes else None
 
     def evaluate(self, name: str, policy, wm) -> dict:
@@ -411,7 +419,7 @@ class Pipeline:
 # Settings a finished stage's output does not depend on: a rerun may change them in the same run folder.
 RERUN_SAFE = ("hg_dagger", "device")
 # What a field meant in the run folders made before it existed, where that is not its default today
-BEFORE_THE_FIELD = {"wm_policy_episodes": 0}
+BEFORE_THE_FIELD = {"wm_policy_episodes": 0, "recoveries": True}
 
 
 def _frames(root: Path) -> int:
