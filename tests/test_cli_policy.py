@@ -111,6 +111,23 @@ def test_demo_takes_the_task_s_own_settings_and_options_win():
     assert quick.demos == PipelineConfig.quick().demos and "frame" not in quick.policy
 
 
+def test_demo_corrections_settings_per_task_and_options_win():
+    from hiwm.cli import demo_config
+
+    parser = build_parser()
+    pusht = demo_config(parser.parse_args(["demo"]))
+    assert (pusht.recoveries, pusht.operator["max_corrections"]) == (False, 1)
+    for task in ("rope-route", "towel-fold"):  # as their reports were made
+        cfg = demo_config(parser.parse_args(["demo", "--task", task]))
+        assert (cfg.recoveries, cfg.operator["max_corrections"], cfg.operator["branches"]) == (True, 3, 1)
+    given = demo_config(parser.parse_args(["demo", "--recoveries", "on", "--max-corrections", "3"]))
+    assert (given.recoveries, given.operator["max_corrections"]) == (True, 3)
+    assert parser.parse_args(["post-train", "--policy", "p", "--demos", "d", "--corrections", "c",
+                              "--out", "o"]).recoveries == "off"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--max-corrections", "0"])
+
+
 def test_demo_world_model_options():
     from hiwm.cli import demo_config
     from hiwm.pipeline import PipelineConfig
@@ -138,15 +155,16 @@ def test_demo_operator_and_round_options_reach_the_pipeline():
     from hiwm.cli import demo_config
 
     parser = build_parser()
-    assert demo_config(parser.parse_args(["demo"])).operator == {"branches": 1}
+    default = {"branches": 1, "max_corrections": 1}
+    assert demo_config(parser.parse_args(["demo"])).operator == default
     cfg = demo_config(parser.parse_args(["demo", "--K", "1", "--r", "0", "--B", "600", "--rounds", "2"]))
-    assert cfg.operator == {"branches": 1, "rollback": 0, "budget": 600} and cfg.rounds == 2
+    assert cfg.operator == {**default, "rollback": 0, "budget": 600} and cfg.rounds == 2
     quick = demo_config(parser.parse_args(["demo", "--quick", "--K", "1"]))
     assert quick.operator == {"budget": 45, "branches": 1}  # --quick's budget kept, K replaced
-    assert demo_config(parser.parse_args(["demo", "--risk", "on"])).operator == {"branches": 1, "risk": True}
-    assert demo_config(parser.parse_args(["demo", "--risk", "off"])).operator == {"branches": 1, "risk": False}
-    assert demo_config(parser.parse_args(["demo", "--regress", "0.1"])).operator == {"branches": 1, "regress": 0.1}
-    assert demo_config(parser.parse_args(["demo", "--confirm", "on"])).operator == {"branches": 1, "confirm": True}
+    assert demo_config(parser.parse_args(["demo", "--risk", "on"])).operator == {**default, "risk": True}
+    assert demo_config(parser.parse_args(["demo", "--risk", "off"])).operator == {**default, "risk": False}
+    assert demo_config(parser.parse_args(["demo", "--regress", "0.1"])).operator == {**default, "regress": 0.1}
+    assert demo_config(parser.parse_args(["demo", "--confirm", "on"])).operator == {**default, "confirm": True}
     with pytest.raises(SystemExit):
         parser.parse_args(["demo", "--regress", "-1"])
 
@@ -159,8 +177,9 @@ def test_a_run_folder_made_with_other_settings_is_refused(tmp_path):
     with pytest.raises(HiwmError, match=r"other settings \(demos, operator\); use another --out"):
         Pipeline(PipelineConfig(demos=6, operator={"branches": 4}), tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"demos": 5}))  # an older run: missing fields are defaults
-    Pipeline(PipelineConfig(demos=5, wm_policy_episodes=0), tmp_path)
-    # ... except a field whose value before it existed is not today's default: that run had no policy play
+    Pipeline(PipelineConfig(demos=5, wm_policy_episodes=0, recoveries=True), tmp_path)
+    # ... except a field whose value before it existed is not today's default: that run had no policy play and
+    # trained on the recoveries
     (tmp_path / "config.json").write_text(json.dumps({"demos": 5}))
-    with pytest.raises(HiwmError, match=r"other settings \(wm_policy_episodes\)"):
+    with pytest.raises(HiwmError, match=r"other settings \(recoveries, wm_policy_episodes\)"):
         Pipeline(PipelineConfig(demos=5), tmp_path)
