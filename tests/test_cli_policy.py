@@ -116,16 +116,19 @@ def test_demo_corrections_settings_per_task_and_options_win():
 
     parser = build_parser()
     pusht = demo_config(parser.parse_args(["demo"]))
-    assert (pusht.recoveries, pusht.operator["max_corrections"]) == (False, 1)
+    assert (pusht.recoveries, pusht.operator["max_corrections"], pusht.finetune_lr) == (False, 1, 5e-4)
     for task in ("rope-route", "towel-fold"):  # as their reports were made
         cfg = demo_config(parser.parse_args(["demo", "--task", task]))
         assert (cfg.recoveries, cfg.operator["max_corrections"], cfg.operator["branches"]) == (True, 3, 1)
-    given = demo_config(parser.parse_args(["demo", "--recoveries", "on", "--max-corrections", "3"]))
-    assert (given.recoveries, given.operator["max_corrections"]) == (True, 3)
+        assert cfg.finetune_lr == pytest.approx(1e-3 / 3)
+    given = demo_config(parser.parse_args(["demo", "--recoveries", "on", "--max-corrections", "3",
+                                           "--finetune-lr", "3e-4"]))
+    assert (given.recoveries, given.operator["max_corrections"], given.finetune_lr) == (True, 3, 3e-4)
     assert parser.parse_args(["post-train", "--policy", "p", "--demos", "d", "--corrections", "c",
                               "--out", "o"]).recoveries == "off"
-    with pytest.raises(SystemExit):
-        parser.parse_args(["demo", "--max-corrections", "0"])
+    for bad in (["--max-corrections", "0"], ["--finetune-lr", "0"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["demo", *bad])
 
 
 def test_demo_world_model_options():
@@ -177,9 +180,9 @@ def test_a_run_folder_made_with_other_settings_is_refused(tmp_path):
     with pytest.raises(HiwmError, match=r"other settings \(demos, operator\); use another --out"):
         Pipeline(PipelineConfig(demos=6, operator={"branches": 4}), tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"demos": 5}))  # an older run: missing fields are defaults
-    Pipeline(PipelineConfig(demos=5, wm_policy_episodes=0, recoveries=True), tmp_path)
+    Pipeline(PipelineConfig(demos=5, wm_policy_episodes=0, recoveries=True, finetune_lr=1e-3 / 3), tmp_path)
     # ... except a field whose value before it existed is not today's default: that run had no policy play and
     # trained on the recoveries
     (tmp_path / "config.json").write_text(json.dumps({"demos": 5}))
-    with pytest.raises(HiwmError, match=r"other settings \(recoveries, wm_policy_episodes\)"):
+    with pytest.raises(HiwmError, match=r"other settings \(finetune_lr, recoveries, wm_policy_episodes\)"):
         Pipeline(PipelineConfig(demos=5), tmp_path)

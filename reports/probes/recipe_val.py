@@ -6,6 +6,7 @@ on validation seeds 9 000 .. 9 000 + episodes (sampling seed 13). Options (defau
   outcomes (true): add a successful branch's recovery after the hand-back
   recovery_cap (null): at most this many recovery steps after the hand-back
   weight (0.5): share of each batch from the corrections;  steps (3000);  lr_div (3);  seed (8);  episodes (300)
+  control (false): fine-tune on the demonstrations alone, the same steps (what more training alone gives)
 One JSON line is printed and appended to reports/probes/recipe_val.jsonl.
 """
 import json
@@ -44,7 +45,7 @@ if opt["recovery_cap"] is not None:
 policy = load_policy(run / "policies" / "base")
 demos = pl._windows([LeRobotDataset(run / "data" / "demos")], policy)
 new = pl._windows(episodes, policy, mask_key="train_mask")
-sampler = WindowMixture([demos, new], [1 - opt["weight"], opt["weight"]])
+sampler = demos if opt.get("control") else WindowMixture([demos, new], [1 - opt["weight"], opt["weight"]])
 tc = pl._train_cfg(opt["steps"], cfg.policy_batch, cfg.policy_lr / opt["lr_div"], 4)
 tc.seed = opt["seed"] + 4
 train(policy, sampler.sample, tc, progress=False)

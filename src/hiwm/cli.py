@@ -79,6 +79,8 @@ def demo_config(a) -> PipelineConfig:
         cfg.policy_steps = a.policy_steps
     if a.finetune_steps:
         cfg.finetune_steps = a.finetune_steps
+    if a.finetune_lr:
+        cfg.finetune_lr = a.finetune_lr
     if a.wm_type:
         from hiwm.world_models import WORLD_MODELS
         WORLD_MODELS.get(a.wm_type)  # an unknown name fails here, not after the base policy has trained
@@ -243,6 +245,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -340,6 +349,8 @@ def _step_options(p: argparse.ArgumentParser, finetune: bool) -> None:
     if finetune:
         p.add_argument("--finetune-steps", type=_positive_int, default=None,
                        help=f"fine-tuning steps, the same for every post-trained variant (default {PipelineConfig.finetune_steps})")
+        p.add_argument("--finetune-lr", type=_positive, default=None,
+                       help=f"fine-tuning learning rate, the same for every variant (default {PipelineConfig.finetune_lr})")
 
 
 def build_parser() -> argparse.ArgumentParser:
