@@ -90,8 +90,8 @@ class PipelineConfig:
     # 58 against 50 in session 5), towel 76 against 69, rope 38 against 27 (held out, session 7)
     # and max_corrections = 1, not 3: one correction per initial state, so the budget reaches ~100 initial states
     # instead of ~50, each corrected at its first trigger (median depth 46 against 109). Validation seeds (300
-    # episodes, base 36%, corrective steps only): 64 / 67% (two fine-tuning seeds) against 57%, and 59% on a second
-    # campaign seed (session 17)
+    # episodes, base 36%, corrective steps only): 64 / 67% (two fine-tuning seeds) against 57% with up to 3, and
+    # 59 / 64% on a second campaign seed (session 17)
     operator: dict = field(default_factory=lambda: {"branches": 1, "max_corrections": 1})
     wm_cl_rollouts: int = 100
     new_data_weight: float = 0.5  # share of fine-tuning batches drawn from the method's new data
