@@ -22,6 +22,7 @@ from hiwm.evaluation.runner import rollout
 from hiwm.pipeline import VALIDATION_SEED, Pipeline, PipelineConfig
 from hiwm.policies import load_policy
 from hiwm.session.export import correction_episodes
+from hiwm.tasks import task_class
 from hiwm.tasks.vector import SimVecEnv
 from hiwm.training import train
 
@@ -31,10 +32,7 @@ opt = {"outcomes": True, "recovery_cap": None, "weight": 0.5, "steps": 3000, "lr
 t0 = time.time()
 cfg = PipelineConfig(**json.loads((run / "config.json").read_text()))
 pl = Pipeline.__new__(Pipeline)  # only its helpers: no run folder of its own
-pl.cfg, pl.dir, pl.task, pl.progress = cfg, run, None, False
-from hiwm.tasks import task_class  # noqa: E402
-
-pl.task = task_class(cfg.task)
+pl.cfg, pl.dir, pl.task, pl.progress = cfg, run, task_class(cfg.task), False
 episodes = correction_episodes(run / "hiwm" / "corrections", outcomes=opt["outcomes"])
 if opt["recovery_cap"] is not None:
     for ep in episodes:
