@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from hiwm.data import stats as st
 from hiwm.data._files import first_line, parquet_num_rows, read_json, read_parquet
+from hiwm.data._tasks import load_tasks
 from hiwm.data.features import Feature, parse_features
 from hiwm.errors import DatasetError
 
@@ -121,7 +122,7 @@ def load_meta(root: Path) -> DatasetMeta:
     ep_path = root / EPISODES_PATH
     table = read_parquet(ep_path, required=tuple(EPISODE_COLUMNS))
     rows = table.select([c for c in table.column_names if not c.startswith("stats/")]).to_pylist()
-    tasks = _load_tasks(root / TASKS_PATH)
+    tasks = load_tasks(root / TASKS_PATH)
     meta = DatasetMeta(root, info, features, tasks, table, rows, [], {})
     _check_episodes(meta, ep_path)
     if info["total_episodes"] > len(rows):
@@ -149,14 +150,6 @@ def _load_info(path: Path) -> dict:
     if not isinstance(info["fps"], (int, float)) or info["fps"] <= 0:
         raise DatasetError(f"{path}: fps must be a positive number, got {info['fps']!r}")
     return info
-
-
-def _load_tasks(path: Path) -> list[str]:
-    table = read_parquet(path, required=("task_index", "task"))
-    idx = table.column("task_index").to_pylist()
-    if idx != list(range(len(idx))):
-        raise DatasetError(f"{path}: task_index must be 0..{len(idx) - 1} in order")
-    return table.column("task").to_pylist()
 
 
 def _check_episodes(meta: DatasetMeta, path: Path) -> None:

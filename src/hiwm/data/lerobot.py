@@ -36,6 +36,7 @@ from hiwm.data import stats as st
 from hiwm.data._files import first_line, read_parquet, remove_temp_files, write_json, write_parquet
 from hiwm.data._meta import (CODEBASE_VERSION, DATA_PATH, EPISODE_COLUMNS, EPISODES_PATH, INFO_PATH, LOCK_PATH,
                              STATS_PATH, TASKS_PATH, DatasetMeta, append_episode, episodes_table, load_meta)
+from hiwm.data._tasks import tasks_table
 from hiwm.data.features import FRAME_DEFAULTS, SOURCES, WRITER_COLUMNS, parse_features
 from hiwm.errors import DatasetError
 
@@ -176,7 +177,7 @@ class DatasetWriter:
                 "data_files_size_in_mb": data_files_size_in_mb, "max_episodes_per_file": max_episodes_per_file,
                 "fps": fps, "splits": {"train": "0:0"}, "data_path": DATA_PATH, "video_path": None,
                 "features": {n: f.to_json() for n, f in feats.items()}}
-        write_parquet(root / TASKS_PATH, _tasks_table([]))
+        write_parquet(root / TASKS_PATH, tasks_table([]))
         write_parquet(root / EPISODES_PATH, episodes_table())
         write_json(root / STATS_PATH, {})
         write_json(root / INFO_PATH, info)  # last: a root without info.json is not a dataset yet
@@ -238,7 +239,7 @@ class DatasetWriter:
         write_parquet(self._m.data_path(*file), data, self._dict_cols)
         new_task = task not in self._task_index
         if new_task:
-            write_parquet(self.root / TASKS_PATH, _tasks_table([*self._m.tasks, task]))
+            write_parquet(self.root / TASKS_PATH, tasks_table([*self._m.tasks, task]))
         write_parquet(self.root / EPISODES_PATH, ep_meta)
 
         if new_task:
@@ -332,10 +333,6 @@ class DatasetWriter:
                       splits={"train": f"0:{len(m.rows)}"})
         write_json(self.root / INFO_PATH, m.info)
         m.stale = False
-
-
-def _tasks_table(tasks: list[str]) -> pa.Table:
-    return pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())})
 
 
 def _clean_meta(meta: Mapping[str, Any]) -> dict:
