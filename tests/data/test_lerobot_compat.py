@@ -3,6 +3,8 @@ frame, its task instruction and its delta-timestamp windows; lerobot-doctor find
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -75,3 +77,33 @@ def test_hiwm_reads_every_tasks_layout(tmp_path, layout):
         new = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks)})
     _rewrite_tasks(path, new)
     assert LeRobotDataset(root).tasks == tasks
+
+
+# lerobot-doctor's checks of the format itself; the others (constant provenance columns, short episodes,
+# no camera for a VLA) warn about properties of small test data, which are honest.
+STRUCTURAL = ("Metadata & Format Compliance", "Temporal Consistency", "Feature Consistency", "Portability",
+              "Video Integrity")
+
+
+def _doctor(root) -> dict:
+    from lerobot_doctor.dataset_loader import load_dataset
+    from lerobot_doctor.runner import run_checks
+
+    report = run_checks(load_dataset(str(root)))
+    return {r.name: r for r in report.results}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_lerobot_doctor_finds_no_failure(datasets, kind):
+    results = _doctor(datasets[kind])
+    fails = [f"{name}: {m.message}" for name, r in results.items() for m in r.messages if m.severity.value == "FAIL"]
+    assert not fails, fails
+    for name in STRUCTURAL:
+        assert results[name].severity.value == "PASS", [m.message for m in results[name].messages]
+
+
+def test_lerobot_doctor_does_fail_a_broken_dataset(tmp_path):
+    root = make("play", tmp_path / "ds")
+    info = json.loads((root / "meta/info.json").read_text())
+    (root / "meta/info.json").write_text(json.dumps({**info, "total_frames": info["total_frames"] + 1}))
+    assert _doctor(root)["Metadata & Format Compliance"].severity.value == "FAIL"
