@@ -21,14 +21,13 @@ import pyarrow as pa
 
 from hiwm.data import stats as st
 from hiwm.data._files import first_line, parquet_num_rows, read_json, read_parquet
+from hiwm.data._info import INFO_PATH, check_info, template_path
 from hiwm.data._tasks import load_tasks
 from hiwm.data.features import Feature, parse_features
 from hiwm.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
-CODEBASE_VERSION = "v3.0"
-INFO_PATH = "meta/info.json"
 STATS_PATH = "meta/stats.json"
 TASKS_PATH = "meta/tasks.parquet"
 EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
@@ -44,7 +43,6 @@ EPISODE_COLUMNS: dict[str, pa.DataType] = {
     "data/file_index": pa.int64(),
     "tasks": pa.list_(pa.string()),
 }
-INFO_KEYS = ("codebase_version", "fps", "features", "total_episodes", "total_frames", "chunks_size", "data_path")
 
 
 @dataclass
@@ -66,7 +64,8 @@ class DatasetMeta:
         return self.rows[-1]["dataset_to_index"] if self.rows else 0
 
     def data_path(self, chunk: int, file: int) -> Path:
-        return self.root / self.info["data_path"].format(chunk_index=chunk, file_index=file)
+        """The data file (chunk, file); a template that leads outside the dataset is refused (see _info)."""
+        return template_path(self.root, self.info, "data_path", chunk_index=chunk, file_index=file)
 
 
 def episodes_table(row: dict | None = None) -> pa.Table:
@@ -112,7 +111,7 @@ def load_meta(root: Path) -> DatasetMeta:
         raise DatasetError(f"{root}: not a directory")
     if not (root / INFO_PATH).is_file():
         raise DatasetError(f"{root}: not a LeRobot dataset (no {INFO_PATH})")
-    info = _load_info(root / INFO_PATH)
+    info = check_info(root, read_json(root / INFO_PATH))
     try:
         features = parse_features(info["features"])
     except DatasetError as e:
@@ -121,6 +120,7 @@ def load_meta(root: Path) -> DatasetMeta:
     # reader racing a live writer still sees every file at least as new as the episodes it reads.
     ep_path = root / EPISODES_PATH
     table = read_parquet(ep_path, required=tuple(EPISODE_COLUMNS))
+    _check_episode_types(table, ep_path)
     rows = table.select([c for c in table.column_names if not c.startswith("stats/")]).to_pylist()
     tasks = load_tasks(root / TASKS_PATH)
     meta = DatasetMeta(root, info, features, tasks, table, rows, [], {})
@@ -139,17 +139,16 @@ def load_meta(root: Path) -> DatasetMeta:
     return meta
 
 
-def _load_info(path: Path) -> dict:
-    info = read_json(path)
-    missing = [k for k in INFO_KEYS if k not in info]
-    if missing:
-        raise DatasetError(f"{path}: missing keys {missing}")
-    if info["codebase_version"] != CODEBASE_VERSION:
-        raise DatasetError(f"{path}: codebase_version {info['codebase_version']!r} is not supported "
-                           f"(expected {CODEBASE_VERSION!r})")
-    if not isinstance(info["fps"], (int, float)) or info["fps"] <= 0:
-        raise DatasetError(f"{path}: fps must be a positive number, got {info['fps']!r}")
-    return info
+def _check_episode_types(table: pa.Table, path: Path) -> None:
+    """The columns the reader computes with: integers without nulls, and a list of task strings."""
+    for name, typ in EPISODE_COLUMNS.items():
+        col = table.column(name)
+        ok = pa.types.is_integer(col.type) if pa.types.is_integer(typ) else \
+            (pa.types.is_list(col.type) or pa.types.is_large_list(col.type)) and pa.types.is_string(col.type.value_type)
+        if not ok:
+            raise DatasetError(f"{path}: column '{name}' must be {typ}, got {col.type}")
+        if col.null_count:
+            raise DatasetError(f"{path}: column '{name}' has {col.null_count} missing values")
 
 
 def _check_episodes(meta: DatasetMeta, path: Path) -> None:

@@ -34,8 +34,9 @@ import pyarrow as pa
 
 from hiwm.data import stats as st
 from hiwm.data._files import first_line, read_parquet, remove_temp_files, write_json, write_parquet
-from hiwm.data._meta import (CODEBASE_VERSION, DATA_PATH, EPISODE_COLUMNS, EPISODES_PATH, INFO_PATH, LOCK_PATH,
-                             STATS_PATH, TASKS_PATH, DatasetMeta, append_episode, episodes_table, load_meta)
+from hiwm.data._info import CODEBASE_VERSION, INFO_PATH, check_info
+from hiwm.data._meta import (DATA_PATH, EPISODE_COLUMNS, EPISODES_PATH, LOCK_PATH, STATS_PATH, TASKS_PATH, DatasetMeta,
+                             append_episode, episodes_table, load_meta)
 from hiwm.data._tasks import tasks_table
 from hiwm.data.features import FRAME_DEFAULTS, SOURCES, WRITER_COLUMNS, parse_features
 from hiwm.errors import DatasetError
@@ -170,13 +171,14 @@ class DatasetWriter:
         if data_files_size_in_mb <= 0 or max_episodes_per_file < 1 or chunks_size < 1:
             raise DatasetError("data_files_size_in_mb, max_episodes_per_file and chunks_size must be positive")
         feats = parse_features(features)
-        (root / "meta").mkdir(parents=True, exist_ok=True)
-        lock = _lock(root)
         info = {"codebase_version": CODEBASE_VERSION, "robot_type": robot_type, "total_episodes": 0,
                 "total_frames": 0, "total_tasks": 0, "chunks_size": chunks_size,
                 "data_files_size_in_mb": data_files_size_in_mb, "max_episodes_per_file": max_episodes_per_file,
                 "fps": fps, "splits": {"train": "0:0"}, "data_path": DATA_PATH, "video_path": None,
                 "features": {n: f.to_json() for n, f in feats.items()}}
+        check_info(root, info)  # the checks a reader applies, before anything is written
+        (root / "meta").mkdir(parents=True, exist_ok=True)
+        lock = _lock(root)
         write_parquet(root / TASKS_PATH, tasks_table([]))
         write_parquet(root / EPISODES_PATH, episodes_table())
         write_json(root / STATS_PATH, {})
