@@ -257,6 +257,9 @@ def test_data_file_with_wrong_rows_is_caught(tmp_path):
     a, b = root / "data/chunk-000/file-000.parquet", root / "data/chunk-000/file-001.parquet"
     assert pq.read_metadata(a).num_rows > pq.read_metadata(b).num_rows
     b.write_bytes(a.read_bytes())  # another file's frames: the footer is fine and long enough
+    with pytest.raises(DatasetError, match="file-001.parquet: checksum mismatch"):
+        LeRobotDataset(root).episode(1)
+    drop_checksums(root)  # a dataset from before checksums: the index column still gives it away
     ds = LeRobotDataset(root)
     with pytest.raises(DatasetError, match="'index' column does not match"):
         ds.episode(1)
@@ -264,9 +267,16 @@ def test_data_file_with_wrong_rows_is_caught(tmp_path):
         ds.column("action")
 
 
+def drop_checksums(root: Path) -> None:
+    """Make ``root`` look written before data checksums existed (no data/sha256, no pending record)."""
+    path = root / "meta/episodes/chunk-000/file-000.parquet"
+    pq.write_table(pq.read_table(path).drop_columns(["data/sha256"]), path)
+    (root / "meta/.pending_data.json").unlink()
+
+
 # ---- crash safety: a real process is killed while writing ----
 
-CRASH_POINTS = {1: 2, 2: 2, 3: 2, 4: 3, 5: 3}  # die before this rename of episode 2 -> episodes kept
+CRASH_POINTS = {1: 2, 2: 2, 3: 2, 4: 2, 5: 3, 6: 3}  # die before this rename of episode 2 -> episodes kept
 
 # One interpreter start for all crash points: each scenario runs in a forked child that really dies
 # (os._exit) just before the chosen rename while writing its third episode.
@@ -287,7 +297,7 @@ def scenario(root, crash_at):
         w.add_episode(make_episode(0), task="task 0")
         w.add_episode(make_episode(1), task="task 0")
         os.replace = replace
-        w.add_episode(make_episode(2), task="a new task")  # renames: data, tasks, episodes, stats, info
+        w.add_episode(make_episode(2), task="a new task")  # renames: pending checksum, data, tasks, episodes, stats, info
     os._exit(0)
 
 for crash_at in CRASH_POINTS:
@@ -375,6 +385,9 @@ def test_undecodable_image_names_the_file(tmp_path):
     n = table.num_rows
     junk = pa.StructArray.from_arrays([pa.array([b"junk"] * n), pa.nulls(n, pa.string())], names=["bytes", "path"])
     pq.write_table(table.set_column(col, "observation.image", junk), path)
+    with pytest.raises(DatasetError, match="file-000.parquet: checksum mismatch"):
+        LeRobotDataset(root).episode(0)
+    drop_checksums(root)  # without its checksum, decoding is where the junk shows
     ds = LeRobotDataset(root)
     np.testing.assert_array_equal(ds.episode(0, decode_images=False)["action"], make_episode(0)["action"])
     with pytest.raises(DatasetError, match="file-000.parquet: column 'observation.image': an image is not a valid"):

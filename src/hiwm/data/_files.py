@@ -57,6 +57,21 @@ def write_parquet(path: Path, table: pa.Table, dictionary_columns: list[str] | b
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, use_dictionary=dictionary_columns))
 
 
+def parquet_bytes(table: pa.Table, dictionary_columns: list[str] | bool = True) -> pa.Buffer:
+    """The parquet file ``write_parquet`` would write, in memory (so it can be hashed before it lands)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, use_dictionary=dictionary_columns)
+    return sink.getvalue()
+
+
+def write_bytes(path: Path, data: bytes | pa.Buffer) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(memoryview(data))
+
+    atomic_write(path, write)
+
+
 def read_json(path: Path) -> dict:
     if not path.is_file():
         raise DatasetError(f"{path}: missing")
@@ -70,11 +85,12 @@ def read_json(path: Path) -> dict:
     return obj
 
 
-def _open_parquet(path: Path) -> pq.ParquetFile:
-    if not path.is_file():
+def _open_parquet(path: Path, data: bytes | None = None) -> pq.ParquetFile:
+    """``data``: the file's bytes, already read (parsed from memory, not reread from disk)."""
+    if data is None and not path.is_file():
         raise DatasetError(f"{path}: missing")
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path if data is None else pa.BufferReader(data))
     except (pa.ArrowException, OSError) as e:
         raise DatasetError(f"{path}: corrupt or truncated parquet ({first_line(e)})") from None
 
@@ -84,9 +100,11 @@ def parquet_num_rows(path: Path) -> int:
     return _open_parquet(path).metadata.num_rows
 
 
-def read_parquet(path: Path, columns: list[str] | None = None, required: tuple[str, ...] = ()) -> pa.Table:
-    """Read a parquet file (optionally only some columns), checking that ``required`` columns exist."""
-    pf = _open_parquet(path)
+def read_parquet(path: Path, columns: list[str] | None = None, required: tuple[str, ...] = (),
+                 data: bytes | None = None) -> pa.Table:
+    """Read a parquet file (optionally only some columns, optionally from its bytes ``data``), checking
+    that ``required`` columns exist."""
+    pf = _open_parquet(path, data)
     names = set(pf.schema_arrow.names)
     for col in (*required, *(columns or ())):
         if col not in names:

@@ -43,6 +43,8 @@ EPISODE_COLUMNS: dict[str, pa.DataType] = {
     "data/file_index": pa.int64(),
     "tasks": pa.list_(pa.string()),
 }
+# The sha256 of the episode's data file as committed with it (see _checksum); absent in older datasets.
+CHECKSUM_COLUMN = "data/sha256"
 
 
 @dataclass
@@ -58,6 +60,7 @@ class DatasetMeta:
     file_start: dict[tuple[int, int], int] = field(default_factory=dict)  # global index of each file's row 0
     stats: dict[str, st.Stats] = field(default_factory=dict)
     stale: bool = False  # info.json / stats.json lag the episodes meta (interrupted write)
+    file_sha256: dict[tuple[int, int], str | None] = field(default_factory=dict)  # as of its last committed episode
 
     @property
     def num_frames(self) -> int:
@@ -75,6 +78,7 @@ def episodes_table(row: dict | None = None) -> pa.Table:
     arrays = []
     for k, v in row.items():
         typ = EPISODE_COLUMNS.get(k) or (pa.list_(pa.float64()) if k.startswith("stats/") else None)
+        typ = pa.string() if k == CHECKSUM_COLUMN else typ
         arrays.append(pa.array([v], type=typ))
     return pa.Table.from_arrays(arrays, names=list(row))
 
@@ -149,6 +153,8 @@ def _check_episode_types(table: pa.Table, path: Path) -> None:
             raise DatasetError(f"{path}: column '{name}' must be {typ}, got {col.type}")
         if col.null_count:
             raise DatasetError(f"{path}: column '{name}' has {col.null_count} missing values")
+    if CHECKSUM_COLUMN in table.column_names and not pa.types.is_string(table.schema.field(CHECKSUM_COLUMN).type):
+        raise DatasetError(f"{path}: column '{CHECKSUM_COLUMN}' must be string, got {table.schema.field(CHECKSUM_COLUMN).type}")
 
 
 def _check_episodes(meta: DatasetMeta, path: Path) -> None:
@@ -173,6 +179,7 @@ def _check_episodes(meta: DatasetMeta, path: Path) -> None:
         meta.offsets.append(offset)
         offset += row["length"]
         meta.file_rows[file] = offset
+        meta.file_sha256[file] = row.get(CHECKSUM_COLUMN)  # None: written before checksums (not verified)
         prev_to, prev_file = row["dataset_to_index"], file
 
 

@@ -4,12 +4,14 @@ Layout under ``root``::
 
     meta/info.json                          fps, features, totals, path templates
     meta/stats.json                         per numeric/image feature: mean, std, min, max, count
-    meta/tasks.parquet                      task_index, task
-    meta/episodes/chunk-000/file-000.parquet one row per episode (+ per-episode meta and stats)
+    meta/tasks.parquet                      task_index, task (the task string is the pandas index)
+    meta/episodes/chunk-000/file-000.parquet one row per episode (+ per-episode meta, stats, data/sha256)
+    meta/.pending_data.json                 checksum of the data file being written (see ``_checksum``)
     data/chunk-XXX/file-XXX.parquet         frames, many episodes per file
 
 Crash safety: each ``add_episode`` rewrites the current data file and then the metadata, every file
 through a temporary name and a rename, with the episodes meta as the commit point (see ``_meta``).
+Each data file is verified against the checksum recorded with it when it is read (see ``_checksum``).
 A process killed at any moment leaves a dataset readable up to its last complete episode, and
 ``DatasetWriter.open`` resumes it.
 
@@ -33,10 +35,11 @@ import numpy as np
 import pyarrow as pa
 
 from hiwm.data import stats as st
-from hiwm.data._files import first_line, read_parquet, remove_temp_files, write_json, write_parquet
+from hiwm.data._checksum import VerifiedFiles, sha256_hex, write_pending
+from hiwm.data._files import first_line, parquet_bytes, remove_temp_files, write_bytes, write_json, write_parquet
 from hiwm.data._info import CODEBASE_VERSION, INFO_PATH, check_info
-from hiwm.data._meta import (DATA_PATH, EPISODE_COLUMNS, EPISODES_PATH, LOCK_PATH, STATS_PATH, TASKS_PATH, DatasetMeta,
-                             append_episode, episodes_table, load_meta)
+from hiwm.data._meta import (CHECKSUM_COLUMN, DATA_PATH, EPISODE_COLUMNS, EPISODES_PATH, LOCK_PATH, STATS_PATH,
+                             TASKS_PATH, DatasetMeta, append_episode, episodes_table, load_meta)
 from hiwm.data._tasks import tasks_table
 from hiwm.data.features import FRAME_DEFAULTS, SOURCES, WRITER_COLUMNS, parse_features
 from hiwm.errors import DatasetError
@@ -52,6 +55,7 @@ class LeRobotDataset:
     def __init__(self, root: str | os.PathLike):
         self._meta = load_meta(Path(root))
         self._cache: tuple[tuple[int, int], pa.Table] | None = None  # the last data file read in full
+        self._files = VerifiedFiles(self._meta)
 
     root = property(lambda self: self._meta.root)
     info = property(lambda self: self._meta.info)
@@ -100,7 +104,7 @@ class LeRobotDataset:
         """The committed rows of one data file; checks that its ``index`` column is the expected range."""
         path = self._meta.data_path(*file)
         cols = columns if "index" in columns else [*columns, "index"]
-        table = read_parquet(path, columns=cols).slice(0, self._meta.file_rows[file])
+        table = self._files.read(file, cols).slice(0, self._meta.file_rows[file])
         first = self._meta.file_start[file]
         index = table.column("index").to_numpy()
         if not np.array_equal(index, np.arange(first, first + len(index))):
@@ -147,7 +151,8 @@ class DatasetWriter:
         if meta.rows:
             last = meta.rows[-1]
             self._file = (last["data/chunk_index"], last["data/file_index"])
-            self._table = read_parquet(meta.data_path(*self._file)).slice(0, meta.file_rows[self._file])
+            # verified: appending to a corrupt file would give the corruption a fresh, valid checksum
+            self._table = VerifiedFiles(meta).read(self._file).slice(0, meta.file_rows[self._file])
             self._file_eps = sum(1 for r in meta.rows if (r["data/chunk_index"], r["data/file_index"]) == self._file)
         self._file_bytes = os.path.getsize(meta.data_path(*self._file)) if self._table is not None else 0
 
@@ -227,18 +232,22 @@ class DatasetWriter:
         ep_stats = {n: st.compute_stats(f, cols[n]) for n, f in self._m.features.items() if st.has_stats(f)}
         ep_table = pa.Table.from_arrays([f.to_arrow(cols[n]) for n, f in self._m.features.items()], schema=self._schema)
         file, roll = self._target_file(ep_table.nbytes)
+        data = ep_table if roll or self._table is None else pa.concat_tables([self._table, ep_table]).combine_chunks()
+        blob = parquet_bytes(data, self._dict_cols)
+        digest = sha256_hex(blob)
         ep = len(self._m.rows)
         row = {"episode_index": ep, "length": T, "dataset_from_index": self._m.num_frames,
                "dataset_to_index": self._m.num_frames + T, "data/chunk_index": file[0], "data/file_index": file[1],
-               "tasks": [task], **_clean_meta(meta or {})}
+               "tasks": [task], CHECKSUM_COLUMN: digest, **_clean_meta(meta or {})}
         stats_columns = {}
         for n, s in ep_stats.items():
             stats_columns.update(st.flat_columns(n, s))
         ep_meta = append_episode(self._m.table, {**row, **stats_columns})  # raises before any write
-        data = ep_table if roll or self._table is None else pa.concat_tables([self._table, ep_table]).combine_chunks()
 
-        # Order matters for crash safety: data, tasks, then the episodes meta (the commit point).
-        write_parquet(self._m.data_path(*file), data, self._dict_cols)
+        # Order matters for crash safety: the data file's checksum, the data, tasks, then the episodes meta
+        # (the commit point).
+        write_pending(self.root, file, digest)
+        write_bytes(self._m.data_path(*file), blob)
         new_task = task not in self._task_index
         if new_task:
             write_parquet(self.root / TASKS_PATH, tasks_table([*self._m.tasks, task]))
@@ -252,9 +261,10 @@ class DatasetWriter:
         self._m.offsets.append(0 if roll or self._table is None else self._table.num_rows)
         self._m.file_start.setdefault(file, row["dataset_from_index"])
         self._m.file_rows[file] = data.num_rows
+        self._m.file_sha256[file] = digest
         self._file, self._table = file, data
         self._file_eps = 1 if roll else self._file_eps + 1
-        self._file_bytes = os.path.getsize(self._m.data_path(*file))
+        self._file_bytes = blob.size
         for n, s in ep_stats.items():
             self._m.stats[n] = st.merge_stats(self._m.stats.get(n), s)
         self._write_summary()
