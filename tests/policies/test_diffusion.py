@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from policy_fixtures import ENV, chunk_batch, make_stats, make_tiny, obs_step, tiny_config, train_batch
+from policy_fixtures import ENV, chunk_batch, drop_checksum, make_stats, make_tiny, obs_step, tiny_config, train_batch
 from hiwm.errors import CheckpointError, HiwmError
 from hiwm.policies import load_policy, make_policy
 
@@ -63,6 +63,9 @@ def test_weights_of_another_size_name_the_shape(tmp_path):
     make_tiny("diffusion").save(tmp_path / "ckpt")
     make_tiny("diffusion", down_dims=(8, 16), n_groups=4).save(tmp_path / "other")
     (tmp_path / "ckpt" / "model.safetensors").write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="checksum mismatch"):  # config.json's checksum sees it first
+        load_policy(tmp_path / "ckpt")
+    drop_checksum(tmp_path / "ckpt")  # as a checkpoint saved before checksums: the shapes still give it away
     with pytest.raises(CheckpointError, match="shape") as info:
         load_policy(tmp_path / "ckpt")
     assert "\n" not in str(info.value)

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save
 
-from hiwm.errors import CheckpointError
+from hiwm.errors import CheckpointError, HiwmError
+from hiwm.integrity import CHECKSUM_KEY, check_config_types, check_finite, pop_checksum, sha256_hex, verify_bytes
 from hiwm.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -106,13 +107,15 @@ class WorldModel(torch.nn.Module, abc.ABC):
         return self._ckpt_id
 
     def save(self, directory: str | os.PathLike) -> Path:
+        """config.json (with the weights' sha256, see hiwm.integrity) + model.safetensors, each via a rename."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
+        blob = save({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()})
         tmp = d / "model.safetensors.tmp"
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
+        tmp.write_bytes(blob)
         os.replace(tmp, d / "model.safetensors")
         tmp = d / "config.json.tmp"
-        tmp.write_text(json.dumps(self.config.to_dict(), indent=2))
+        tmp.write_text(json.dumps({**self.config.to_dict(), CHECKSUM_KEY: sha256_hex(blob)}, indent=2))
         os.replace(tmp, d / "config.json")
         return d
 
@@ -128,17 +131,26 @@ def load_world_model(directory: str | os.PathLike, device: str = "cpu") -> World
         raw = json.loads(cfg_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"world-model config is not valid JSON: {cfg_path} ({e})") from None
-    if not isinstance(raw, dict) or "type" not in raw:
-        raise CheckpointError(f"world-model config has no 'type': {cfg_path}")
+    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+        raise CheckpointError(f"world-model config has no 'type' string: {cfg_path}")
+    checksum = pop_checksum(cfg_path, raw)
     cls = WORLD_MODELS.get(raw["type"])
     cfg_cls = cls.config_class
+    check_config_types(cfg_path, cfg_cls, raw)
     known = {f.name for f in fields(cfg_cls)}
-    cfg = cfg_cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k in known})
-    model = cls(cfg)
     try:
-        tensors = load_file(str(weights))
+        cfg = cfg_cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k in known})
+        model = cls(cfg)
+    except (HiwmError, TypeError, ValueError, RuntimeError) as e:  # e.g. a negative size
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(f"{cfg_path}: invalid world-model config ({why})") from None
+    data = weights.read_bytes()
+    verify_bytes(weights, data, checksum, cfg_path)
+    try:
+        tensors = load(data)
     except Exception as e:  # safetensors raises several types for truncated/corrupt files
         raise CheckpointError(f"world-model weights are corrupt: {weights} ({type(e).__name__})") from None
+    check_finite(weights, tensors)
     missing = set(model.state_dict()) - set(tensors)
     if missing:
         raise CheckpointError(f"world-model weights lack {sorted(missing)[:3]}...: {weights}")
