@@ -114,8 +114,7 @@ def test_confirm_corrects_only_lines_the_judge_calls_failures(policy, world_mode
     assert not any(n.intervention for n in s.tree.path(line.leaf)), "the watched line itself stays uncorrected"
     assert op.events[0]["depth"] == trigger.depth - 3, "then rolled back r steps from the trigger"
 
-    real_end = Session.end
-    monkeypatch.setattr(Session, "end", lambda self, outcome=None: real_end(self, "success"))
+    monkeypatch.setattr(Session, "_judge", lambda self, succeeded: "success")
     s = Session.start(policy, world_model, obs0, SessionConfig(max_steps=30, seed=0))
     op = ScriptedOperator("pusht", cfg, seed=0)
     stats = op.run(s)

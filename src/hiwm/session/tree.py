@@ -69,20 +69,21 @@ class RolloutTree:
         self.branches[0] = Branch(0, root_node=0, leaf=0)
         return node
 
-    def add_child(self, parent_id: int, branch_id: int, **fields) -> Node:
+    def child(self, parent_id: int, branch_id: int, **fields) -> Node:
+        """The node a step from ``parent_id`` on ``branch_id`` makes (not yet in the tree: see ``add``)."""
         parent = self.get(parent_id)
         if branch_id not in self.branches:
             raise HiwmError(f"unknown branch {branch_id}")
-        node = Node(len(self.nodes), parent_id, parent.depth + 1, branch_id, **fields)
-        self._insert(node)
-        self.branches[branch_id].leaf = node.id
-        return node
+        return Node(len(self.nodes), parent_id, parent.depth + 1, branch_id, **fields)
 
-    def insert(self, node: Node) -> None:
-        """Re-insert a stored node (resuming a session from disk)."""
+    def add(self, node: Node) -> None:
+        """Insert the next node (a new step, or a stored one when resuming); it becomes its branch's leaf."""
         if node.id != len(self.nodes):
             raise HiwmError(f"node {node.id} is out of order (expected {len(self.nodes)})")
+        if node.branch_id not in self.branches:
+            raise HiwmError(f"unknown branch {node.branch_id}")
         self._insert(node)
+        self.branches[node.branch_id].leaf = node.id
 
     def _insert(self, node: Node) -> None:
         self.nodes[node.id] = node
@@ -90,11 +91,15 @@ class RolloutTree:
         if node.parent_id >= 0:
             self.children[node.parent_id].append(node.id)
 
-    def new_branch(self, from_node: int) -> Branch:
+    def make_branch(self, from_node: int) -> Branch:
+        """A new branch starting at ``from_node`` (not yet in the tree: see ``add_branch``)."""
         self.get(from_node)
-        b = Branch(len(self.branches), root_node=from_node, leaf=from_node)
+        return Branch(len(self.branches), root_node=from_node, leaf=from_node)
+
+    def add_branch(self, b: Branch) -> None:
+        if b.id != len(self.branches):
+            raise HiwmError(f"branch {b.id} is out of order (expected {len(self.branches)})")
         self.branches[b.id] = b
-        return b
 
     def get(self, node_id: int) -> Node:
         try:
