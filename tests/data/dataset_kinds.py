@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
+from hiwm.data import DatasetWriter
 from hiwm.data.collect import collect
 from hiwm.policies import make_policy
 from hiwm.session.engine import Session, SessionConfig
@@ -59,6 +61,24 @@ def corrections(root: Path) -> None:
         for _ in range(4):
             s.step()
     export_branches(s.tree, exportable_branches(s.tree), root, PushTTask.spec_, wm.checkpoint_id(), "s1")
+
+
+def interrupt_at_the_commit(root: Path, episode: dict, task: str, monkeypatch) -> None:
+    """Append ``episode`` to ``root`` but die where the episodes meta (the commit point) would be written: the
+    data file then holds the episode's rows, uncommitted, as after a process killed at that moment."""
+    import hiwm.data.lerobot as lerobot
+
+    real = lerobot.write_parquet
+
+    def die_at_the_commit(path, *a, **kw):
+        if path.parent.parent.name == "episodes":
+            raise KeyboardInterrupt
+        return real(path, *a, **kw)
+
+    with monkeypatch.context() as m:
+        m.setattr(lerobot, "write_parquet", die_at_the_commit)
+        with DatasetWriter.open(root) as w, pytest.raises(KeyboardInterrupt):
+            w.add_episode(episode, task=task)
 
 
 def make(kind: str, root: Path) -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from dataset_kinds import interrupt_at_the_commit
 
 from hiwm.data import DatasetWriter, LeRobotDataset, standard_features
 from hiwm.errors import DatasetError
@@ -111,19 +112,7 @@ def test_readers_keep_reading_while_a_writer_appends_to_the_same_file(tmp_path):
 
 def test_an_interrupted_write_is_read_up_to_its_last_complete_episode(tmp_path, monkeypatch):
     root = dataset(tmp_path / "ds", 2)
-    import hiwm.data.lerobot as lerobot
-
-    real = lerobot.write_parquet
-
-    def die_at_the_episodes_meta(path, *a, **kw):
-        if path.name == "file-000.parquet" and path.parent.parent.name == "episodes":
-            raise KeyboardInterrupt  # the data file (with episode 2) is written, its commit is not
-        return real(path, *a, **kw)
-
-    monkeypatch.setattr(lerobot, "write_parquet", die_at_the_episodes_meta)
-    with DatasetWriter.open(root) as w, pytest.raises(KeyboardInterrupt):
-        w.add_episode(episode(2), task="t")
-    monkeypatch.undo()
+    interrupt_at_the_commit(root, episode(2), "t", monkeypatch)
     assert pq.read_metadata(root / DATA).num_rows == 18  # three episodes on disk, two committed
     ds = LeRobotDataset(root)
     assert ds.num_episodes == 2
@@ -131,3 +120,20 @@ def test_an_interrupted_write_is_read_up_to_its_last_complete_episode(tmp_path, 
     (root / "meta/.pending_data.json").unlink()  # without the pending record the newer file is refused
     with pytest.raises(DatasetError, match="checksum mismatch"):
         LeRobotDataset(root).episode(1)
+
+
+@pytest.mark.parametrize("checksums", [True, False])
+def test_resuming_an_interrupted_write_drops_its_rows_and_keeps_the_file_verified(tmp_path, monkeypatch, checksums):
+    root = dataset(tmp_path / "ds", 2)
+    if not checksums:
+        drop_checksums(root)
+    interrupt_at_the_commit(root, episode(2), "t", monkeypatch)
+    DatasetWriter.open(root).close()
+    assert pq.read_metadata(root / DATA).num_rows == 12
+    ds = LeRobotDataset(root)
+    np.testing.assert_array_equal(ds.column("action"), np.concatenate([episode(0)["action"], episode(1)["action"]]))
+    if checksums:
+        assert ds.episodes[-1]["data/sha256"] == hashlib.sha256((root / DATA).read_bytes()).hexdigest()
+    with DatasetWriter.open(root) as w:
+        w.add_episode(episode(2), task="t")
+    np.testing.assert_array_equal(LeRobotDataset(root).episode(2)["action"], episode(2)["action"])

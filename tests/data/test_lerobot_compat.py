@@ -10,10 +10,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dataset_kinds import KINDS, make
+from dataset_kinds import KINDS, interrupt_at_the_commit, make
 from lerobot_reference import TOLERANCE_S, ReferenceDataset
 
-from hiwm.data import EpisodeWindows, LeRobotDataset
+from hiwm.data import DatasetWriter, EpisodeWindows, LeRobotDataset
 from hiwm.tasks.base import STATE_KEY
 from hiwm.tasks.pusht import PushTTask
 
@@ -107,3 +107,15 @@ def test_lerobot_doctor_does_fail_a_broken_dataset(tmp_path):
     info = json.loads((root / "meta/info.json").read_text())
     (root / "meta/info.json").write_text(json.dumps({**info, "total_frames": info["total_frames"] + 1}))
     assert _doctor(root)["Metadata & Format Compliance"].severity.value == "FAIL"
+
+
+def test_a_resumed_crash_leaves_no_stray_rows_for_lerobot_readers(tmp_path, monkeypatch):
+    root = make("play", tmp_path / "ds")
+    interrupt_at_the_commit(root, LeRobotDataset(root).episode(0), PushTTask.spec_.description, monkeypatch)
+    ref = ReferenceDataset(root)
+    assert len(ref.data) > len(ref)  # a reader of every data row sees the uncommitted episode's rows
+    DatasetWriter.open(root).close()  # resuming drops them
+    ref = ReferenceDataset(root)
+    assert len(ref.data) == len(ref) == LeRobotDataset(root).num_frames
+    np.testing.assert_array_equal(LeRobotDataset(root).column("action"), np.stack(ref.data["action"]))
+    assert not [m for r in _doctor(root).values() for m in r.messages if m.severity.value == "FAIL"]

@@ -148,11 +148,14 @@ class DatasetWriter:
         self._file = (0, 0)
         self._table: pa.Table | None = None  # committed rows of the current data file
         self._file_eps = 0
+        self._uncommitted = 0
         if meta.rows:
             last = meta.rows[-1]
             self._file = (last["data/chunk_index"], last["data/file_index"])
             # verified: appending to a corrupt file would give the corruption a fresh, valid checksum
-            self._table = VerifiedFiles(meta).read(self._file).slice(0, meta.file_rows[self._file])
+            full = VerifiedFiles(meta).read(self._file)
+            self._table = full.slice(0, meta.file_rows[self._file])
+            self._uncommitted = full.num_rows - self._table.num_rows  # rows of a write killed before its commit
             self._file_eps = sum(1 for r in meta.rows if (r["data/chunk_index"], r["data/file_index"]) == self._file)
         self._file_bytes = os.path.getsize(meta.data_path(*self._file)) if self._table is not None else 0
 
@@ -209,6 +212,8 @@ class DatasetWriter:
         except BaseException:
             _unlock(lock)
             raise
+        if writer._uncommitted:
+            writer._drop_uncommitted_rows()
         if meta.stale:  # info/stats lag the episodes meta: bring them up to date now
             writer._write_summary()
         return writer
@@ -336,6 +341,27 @@ class DatasetWriter:
             return self._file, False
         chunk, file = self._file
         return ((chunk, file + 1) if file + 1 < self._chunks_size else (chunk + 1, 0)), True
+
+    def _drop_uncommitted_rows(self) -> None:
+        """Rewrite the current data file without the rows of a write killed before its commit: a reader of
+        every row (lerobot-doctor, or LeRobot's own data loading) would otherwise count them as frames.
+        Same order as an append: the checksum, the data, then the episodes meta that records it."""
+        m, path = self._m, self._m.data_path(*self._file)
+        log.warning("%s: dropping %d uncommitted rows from %s", m.root, self._uncommitted, path)
+        blob = parquet_bytes(self._table, self._dict_cols)
+        digest = sha256_hex(blob)
+        table = m.table
+        if CHECKSUM_COLUMN in table.column_names:  # the last episode's row records the file as it now is
+            sums = table.column(CHECKSUM_COLUMN).to_pylist()
+            sums[-1] = digest
+            table = table.set_column(table.schema.get_field_index(CHECKSUM_COLUMN), CHECKSUM_COLUMN,
+                                     pa.array(sums, pa.string()))
+            write_pending(self.root, self._file, digest)
+        write_bytes(path, blob)
+        if table is not m.table:
+            write_parquet(self.root / EPISODES_PATH, table)
+            m.table, m.rows[-1][CHECKSUM_COLUMN], m.file_sha256[self._file] = table, digest, digest
+        self._file_bytes, self._uncommitted = blob.size, 0
 
     def _write_summary(self) -> None:
         """stats.json then info.json: derived from the episodes meta, so a crash here loses nothing."""
