@@ -150,3 +150,15 @@ def test_wrongly_typed_tasks_are_one_line(tmp_path, column, values, msg):
     with pytest.raises(DatasetError, match=msg) as err:
         LeRobotDataset(root)
     assert "tasks.parquet" in str(err.value)
+
+
+@pytest.mark.parametrize("key, value", [("mean", [float("nan"), 0.0]), ("std", [1.0, float("inf")]), ("std", [-1.0, 1.0])])
+def test_stats_that_would_poison_normalisation_are_refused(tmp_path, key, value):
+    root = dataset(tmp_path / "ds", 1)
+    path = root / "meta/stats.json"
+    stats = json.loads(path.read_text())
+    stats["action"][key] = value
+    path.write_text(json.dumps(stats))  # json writes NaN / Infinity, and Python's json reads them back
+    with pytest.raises(DatasetError, match="stats of 'action' are not finite") as err:
+        LeRobotDataset(root)
+    assert "meta/stats.json" in str(err.value)

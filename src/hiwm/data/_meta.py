@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from hiwm.data import stats as st
@@ -192,6 +193,9 @@ def _load_stats(meta: DatasetMeta) -> dict[str, st.Stats]:
         raise DatasetError(f"{path}: malformed stats ({type(e).__name__}: {first_line(e)})") from None
     if meta.stale or any(int(s["count"][0]) != meta.num_frames for s in stats.values()):
         # Interrupted write, or a live writer moved on since the episodes meta was read.
-        return aggregate_stats(meta.table, meta.features)
+        path, stats = meta.root / EPISODES_PATH, aggregate_stats(meta.table, meta.features)
+    for name, s in stats.items():  # normalisation divides by these: garbage here is garbage everywhere
+        if not all(np.isfinite(v).all() for v in s.values()) or (s["std"] < 0).any():
+            raise DatasetError(f"{path}: stats of '{name}' are not finite (or have a negative std)")
     return stats
 
