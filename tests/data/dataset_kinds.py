@@ -47,7 +47,8 @@ def _world_model() -> EnsembleWorldModel:
 def corrections(root: Path) -> None:
     """Two corrected branches of one session, exported the way the studio and the campaign do."""
     wm = _world_model()
-    s = Session.start(_policy(), wm, PushTTask.observe(PushTTask.initial_scene(20000)), SessionConfig(max_steps=60, seed=1))
+    obs = PushTTask.observe(PushTTask.initial_scene(20000))
+    s = Session.start(_policy(), wm, obs, SessionConfig(max_steps=60, seed=1))
     s.resume()
     for _ in range(6):
         s.step()

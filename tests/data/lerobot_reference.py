@@ -27,8 +27,8 @@ class ReferenceDataset:
         self.info = json.loads((self.root / "meta/info.json").read_text())
         self.fps = self.info["fps"]
         self.tasks = pd.read_parquet(self.root / "meta/tasks.parquet")
-        self.episodes = pd.concat([pd.read_parquet(p) for p in sorted((self.root / "meta/episodes").glob("*/*.parquet"))],
-                                  ignore_index=True)
+        episodes = sorted((self.root / "meta/episodes").glob("*/*.parquet"))
+        self.episodes = pd.concat([pd.read_parquet(p) for p in episodes], ignore_index=True)
         self.data = pd.concat([pd.read_parquet(p) for p in sorted((self.root / "data").glob("*/*.parquet"))],
                               ignore_index=True)
         self.image_keys = [k for k, f in self.info["features"].items() if f["dtype"] == "image"]

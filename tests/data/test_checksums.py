@@ -55,7 +55,8 @@ def test_a_flipped_bit_is_caught_on_every_read_path(tmp_path):
     flip_the_mark(root / DATA)
     # the change is silent to parquet itself: the file still reads, one value differs
     assert pq.read_table(root / DATA).num_rows == 12
-    for read in (lambda ds: ds.episode(0), lambda ds: ds.column("action"), lambda ds: ds.episode(1, decode_images=False)):
+    reads = (lambda ds: ds.episode(0), lambda ds: ds.column("action"), lambda ds: ds.episode(1, decode_images=False))
+    for read in reads:
         with pytest.raises(DatasetError, match="checksum mismatch") as err:
             read(LeRobotDataset(root))
         assert "\n" not in str(err.value) and DATA in str(err.value)

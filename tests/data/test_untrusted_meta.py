@@ -152,7 +152,8 @@ def test_wrongly_typed_tasks_are_one_line(tmp_path, column, values, msg):
     assert "tasks.parquet" in str(err.value)
 
 
-@pytest.mark.parametrize("key, value", [("mean", [float("nan"), 0.0]), ("std", [1.0, float("inf")]), ("std", [-1.0, 1.0])])
+@pytest.mark.parametrize("key, value", [("mean", [float("nan"), 0.0]), ("std", [1.0, float("inf")]),
+                                        ("std", [-1.0, 1.0])])
 def test_stats_that_would_poison_normalisation_are_refused(tmp_path, key, value):
     root = dataset(tmp_path / "ds", 1)
     path = root / "meta/stats.json"

@@ -71,8 +71,8 @@ def test_non_finite_weights_are_refused(policy_type, tmp_path, bad, checksum):
 
 
 BAD_FIELDS = {
-    "horizon": "16", "n_obs_steps": 2.5, "clip_sample": 1, "crop_fraction": "0.9", "input_features": "observation.state",
-    "feature_dims": {"observation.state": "2"}, "device": None, "image_size": True,
+    "horizon": "16", "n_obs_steps": 2.5, "clip_sample": 1, "crop_fraction": "0.9",
+    "input_features": "observation.state", "feature_dims": {"observation.state": "2"}, "device": None, "image_size": True,
 }
 
 

@@ -154,8 +154,9 @@ def _check_episode_types(table: pa.Table, path: Path) -> None:
             raise DatasetError(f"{path}: column '{name}' must be {typ}, got {col.type}")
         if col.null_count:
             raise DatasetError(f"{path}: column '{name}' has {col.null_count} missing values")
-    if CHECKSUM_COLUMN in table.column_names and not pa.types.is_string(table.schema.field(CHECKSUM_COLUMN).type):
-        raise DatasetError(f"{path}: column '{CHECKSUM_COLUMN}' must be string, got {table.schema.field(CHECKSUM_COLUMN).type}")
+    typ = table.schema.field(CHECKSUM_COLUMN).type if CHECKSUM_COLUMN in table.column_names else pa.string()
+    if not pa.types.is_string(typ):
+        raise DatasetError(f"{path}: column '{CHECKSUM_COLUMN}' must be string, got {typ}")
 
 
 def _check_episodes(meta: DatasetMeta, path: Path) -> None:
