@@ -66,7 +66,8 @@ class VerifiedFiles:
         """All rows of data file ``file`` (only ``columns`` if given), verified if it has a checksum."""
         path = self._meta.data_path(*file)
         expected = self._meta.file_sha256.get(file)
-        if expected is None or self._verified.get(path) == _signature(path):
+        seen = self._verified.get(path)
+        if expected is None or (seen is not None and seen == _signature(path)):
             return read_parquet(path, columns)
         data, signature = _read_bytes(path)
         digest = sha256_hex(data)
