@@ -482,7 +482,8 @@ WebSocket by a scripted person (take over, act, hand back, roll back, branch, ke
 moment of each round (SIGKILL or SIGTERM, a random mix), restarted on the same session and reconnected to.
 At the end every branch holding a corrective step is kept and exported with the studio's `export` message, and
 the corrective (`intervention`) steps in the exported dataset are checked against the corrective steps whose
-`act` the server acknowledged. A step counts once however many exported branches share it.
+`act` the server acknowledged. A step counts once however many exported branches share it. A kill between a
+step's fsync and its ack leaves a step that is on disk but was never acknowledged; it is kept, and counted apart.
 
 Command: `{command}`
 
@@ -501,8 +502,10 @@ Wall time: {results['wall_s'] / 60:.1f} min.
         text += f"""
 ## Before this change
 
-`before/` holds the same script run on the code before the fix ({_machine_line(before['machine'])}), its
-command in `before/README.md`. Its other cases:
+`before/` holds the same script run on the code before the fix: {_machine_line(before['machine'])} Made with
+`git worktree add /tmp/before {before['machine']['commit']} && cp -r src/hiwm/experiments /tmp/before/src/hiwm/ &&
+PYTHONPATH=/tmp/before/src python -m hiwm.experiments.crash_restart --rounds 50 --out DIR --report
+reports/studio-crash-restart/before` (its soak figures are in the table above). Its other cases:
 
 {_case_lines(before)}
 """
