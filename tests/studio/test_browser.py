@@ -2,6 +2,7 @@
 back with the scrubber, branch, keep one branch and discard another, export; then check the dataset.
 Once on Push-T (2-D target) and once on Route Rope (gripper: height and grasp keys, test-only codec)."""
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,13 @@ def _state(page, key: str):
 
 
 def _wait(page, js: str, timeout: float = 30_000) -> None:  # generous: the 2 cores may be busy
-    page.wait_for_function(js, timeout=timeout)
+    """Poll ``js`` until it is true (page.evaluate: wait_for_function evaluates strings in the page, which the
+    studio's Content-Security-Policy forbids, as it should)."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(f"Boolean({js})"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the page never reached {js}")
+        page.wait_for_timeout(50)
 
 
 def _hold(page, key: str, seconds: float) -> None:
@@ -164,3 +171,31 @@ def test_person_drives_the_gripper_with_height_and_grasp_keys(tmp_path, monkeypa
     ep = LeRobotDataset(studio.dataset_root).episode(0, decode_images=False)
     assert ep["action"].shape[1] == 4 and ep["intervention"][-len(second):].all()
     np.testing.assert_allclose(ep["action"][-len(second):], np.array(second, np.float32))
+
+
+XSS = '<img src=x onerror="window.__xss = 1">'
+
+
+def test_server_strings_show_as_text_not_markup(tmp_path, policy):
+    """A crafted session log can carry any branch outcome (the engine checks outcomes only when marking), and
+    paths and queue entries are the server's strings too: the page shows them as text and runs nothing."""
+    studio = make_studio(policy, builtin_world_model("pusht"), tmp_path / "session")
+    studio.session.tree.branches[0].outcome = XSS  # what resuming a log with a crafted branch record gives
+    studio.models.policy_path = XSS  # shown in the post-train command
+    studio.queue = [{"reason": XSS, "depth": 0, "branch": 0, "value": XSS, "node": 0}]
+    with LiveServer(studio) as srv, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(srv.url)
+            _wait(page, "document.querySelector('#branches tbody tr') && document.querySelector('#queue li')")
+            cells = page.eval_on_selector_all("#branches tbody tr td", "tds => tds.map(td => td.textContent)")
+            assert XSS in cells, cells
+            assert XSS in page.inner_text("#post-train") and XSS in page.inner_text("#queue")
+            assert page.evaluate("document.querySelectorAll('img').length") == 0, "markup from the server was parsed"
+            assert page.evaluate("window.__xss") is None
+            assert not errors, errors
+        finally:
+            browser.close()

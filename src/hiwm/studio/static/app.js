@@ -1,8 +1,26 @@
 // Hi-WM Studio page: shows the session the server streams and sends it one event per user action.
 // Everything the page does is a message in protocol.py; the server decides what is allowed.
+// Every string from the server (outcomes, paths, names: a session log can be crafted) goes in as text,
+// through el() / svg() / textContent; the page never parses server data as HTML.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** An element with attributes and children; strings become text nodes, never markup. */
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  e.append(...children.map((c) => (c instanceof Node ? c : String(c))));
+  return e;
+}
+
+/** An SVG element with attributes. */
+function svg(tag, attrs) {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  return e;
+}
 const S = {
   ws: null, seq: 0, client: null, controller: null, spec: null, nodes: new Map(), branches: [],
   state: null, version: -1, viewLeaf: 0, frames: 0, fpsCount: 0, img: new Image(), frameNode: 0,
@@ -83,20 +101,22 @@ function setupSpec(m) {
     sp.value = def;
     S.speedDecimals = Math.max(0, -Math.floor(Math.log10(lo)));
     setSpeed(0);
-    $("keys").innerHTML = keyHelp(S.hub);
+    $("keys").replaceChildren(...keyHelp(S.hub));
   }
 }
 
-/** The help line for this task's action layout (height and grasp keys only where the task has them). */
+/** The help line for this task's action layout (height and grasp keys only where the task has them), as
+ * nodes: key names in bold, the layout's names and units as text. */
 function keyHelp(hub) {
-  const L = hub.layout, u = (i) => (L.units[i] ? ` (${L.units[i]})` : "");
-  const move = `<b>WASD</b>/<b>arrows</b> move ${L.names[L.xy[0]]}/${L.names[L.xy[1]]}${u(L.xy[0])} (takes over)`;
-  const height = hub.hasHeight ? `, <b>R</b>/<b>F</b> or <b>PgUp</b>/<b>PgDn</b> ${L.names[L.height]} up/down${u(L.height)}` : "";
-  const grasp = hub.hasGrasp ? `, <b>G</b> ${L.names[L.grasp]} open/close` : "";
+  const L = hub.layout, u = (i) => (L.units[i] ? ` (${L.units[i]})` : ""), b = (k) => el("b", {}, k);
+  const out = ["Keys: ", b("WASD"), "/", b("arrows"), ` move ${L.names[L.xy[0]]}/${L.names[L.xy[1]]}${u(L.xy[0])} (takes over)`];
+  if (hub.hasHeight) out.push(", ", b("R"), "/", b("F"), " or ", b("PgUp"), "/", b("PgDn"), ` ${L.names[L.height]} up/down${u(L.height)}`);
+  if (hub.hasGrasp) out.push(", ", b("G"), ` ${L.names[L.grasp]} open/close`);
   const pad = `left stick${hub.hasHeight ? ", RT/LT up/down" : ""}${hub.hasGrasp ? ", Y grasp" : ""}`;
-  return `Keys: ${move}${height}${grasp}, <b>Shift</b> faster, <b>[ ]</b> speed, <b>Space</b> pause/resume, ` +
-    `<b>.</b> step, <b>T</b> take over, <b>H</b> hand back, <b>B</b> branch, <b>E</b> end, <b>K</b>/<b>X</b> ` +
-    `keep/discard this branch. Mouse: drag on the frame. Gamepad: ${pad}, A take over/hand back, B pause, X branch.`;
+  out.push(", ", b("Shift"), " faster, ", b("[ ]"), " speed, ", b("Space"), " pause/resume, ", b("."), " step, ",
+           b("T"), " take over, ", b("H"), " hand back, ", b("B"), " branch, ", b("E"), " end, ", b("K"), "/", b("X"),
+           ` keep/discard this branch. Mouse: drag on the frame. Gamepad: ${pad}, A take over/hand back, B pause, X branch.`);
+  return out;
 }
 
 function inControl() { return S.controller === null || S.controller === S.client; }
@@ -270,49 +290,56 @@ function showTimeline() {
   S.timeline = path;
 }
 
+const OUTCOME_COLOR = { success: "#16803c", failure: "#b42318", unjudged: "#8a93a3" };
+
 function showTree() {
-  const svg = $("tree"), tbody = document.querySelector("#branches tbody");
+  const tree = $("tree"), tbody = document.querySelector("#branches tbody");
   const maxD = Math.max(1, ...S.branches.map((b) => (S.nodes.get(b.leaf) || { d: 0 }).d));
-  const W = svg.clientWidth || 420, rowH = 14, x = (d) => 24 + (d / maxD) * (W - 34);
-  svg.setAttribute("height", S.branches.length * rowH + 10);
-  const color = { success: "#16803c", failure: "#b42318", unjudged: "#8a93a3" };
-  let g = "";
-  tbody.textContent = "";
+  const W = tree.clientWidth || 420, rowH = 14, x = (d) => 24 + (d / maxD) * (W - 34);
+  tree.setAttribute("height", S.branches.length * rowH + 10);
+  const g = [], rows = [];
   for (const [row, b] of S.branches.entries()) {
     const root = S.nodes.get(b.root_node) || { d: 0, b: 0 }, leaf = S.nodes.get(b.leaf) || root;
     const y = 8 + row * rowH;
     const parentRow = S.branches.findIndex((o) => o.id === root.b);
-    if (b.id !== 0 && parentRow >= 0) g += `<line x1="${x(root.d)}" y1="${8 + parentRow * rowH}" x2="${x(root.d)}" y2="${y}" stroke="#c5cad3"/>`;
-    const dash = b.keep === false ? ' stroke-dasharray="3 3" opacity="0.5"' : "";
-    const width = b.keep === true ? 5 : 2;
-    g += `<line data-branch="${b.id}" x1="${x(root.d)}" y1="${y}" x2="${x(Math.max(leaf.d, root.d + 0.2))}" y2="${y}" stroke="${color[b.outcome]}" stroke-width="${width}"${dash}/>`;
-    g += `<text x="2" y="${y + 3}">${b.id}</text>`;
+    if (b.id !== 0 && parentRow >= 0) g.push(svg("line", { x1: x(root.d), y1: 8 + parentRow * rowH, x2: x(root.d), y2: y, stroke: "#c5cad3" }));
+    const line = svg("line", { x1: x(root.d), y1: y, x2: x(Math.max(leaf.d, root.d + 0.2)), y2: y,
+                               stroke: OUTCOME_COLOR[b.outcome] || OUTCOME_COLOR.unjudged, "stroke-width": b.keep === true ? 5 : 2 });
+    line.dataset.branch = b.id;
+    if (b.keep === false) { line.setAttribute("stroke-dasharray", "3 3"); line.setAttribute("opacity", "0.5"); }
+    const label = svg("text", { x: 2, y: y + 3 });
+    label.textContent = b.id;
+    g.push(line, label);
     const own = pathTo(b.leaf).filter((n) => n.b === b.id);
-    for (const n of own) if (n.i) g += `<rect x="${x(n.d) - 1}" y="${y - 4}" width="2" height="8" fill="#d9480f"/>`;
-    const tr = document.createElement("tr");
-    if (b.id === S.state.branch) tr.className = "current";
+    for (const n of own) if (n.i) g.push(svg("rect", { x: x(n.d) - 1, y: y - 4, width: 2, height: 8, fill: "#d9480f" }));
     const fixes = own.filter((n) => n.i).length;
     const decision = b.keep === true ? "kept" : b.keep === false ? "discarded" : "—";
-    tr.innerHTML = `<td>${b.id}</td><td>${root.d}</td><td>${own.length}</td><td>${fixes}</td>` +
-      `<td class="${b.outcome}">${b.outcome}</td><td>${decision}</td><td>` +
-      `<button class="small" data-go="${b.id}">go</button> <button class="small" data-keep="${b.id}">keep</button> ` +
-      `<button class="small" data-discard="${b.id}">discard</button> <button class="small" data-success="${b.id}">✓</button> ` +
-      `<button class="small" data-failure="${b.id}">✗</button></td>`;
-    tbody.appendChild(tr);
+    const button = (what, text) => { const e = el("button", { class: "small" }, text); e.dataset[what] = b.id; return e; };
+    const outcome = el("td", {}, b.outcome);
+    if (OUTCOME_COLOR[b.outcome]) outcome.className = b.outcome;
+    const tr = el("tr", {}, el("td", {}, b.id), el("td", {}, root.d), el("td", {}, own.length), el("td", {}, fixes),
+                  outcome, el("td", {}, decision),
+                  el("td", {}, button("go", "go"), " ", button("keep", "keep"), " ", button("discard", "discard"), " ",
+                     button("success", "✓"), " ", button("failure", "✗")));
+    if (b.id === S.state.branch) tr.className = "current";
+    rows.push(tr);
   }
+  tbody.replaceChildren(...rows);
   const cur = S.nodes.get(S.state.cursor);
   const curRow = S.branches.findIndex((o) => o.id === S.state.branch);
-  if (cur && curRow >= 0) g += `<circle cx="${x(cur.d)}" cy="${8 + curRow * rowH}" r="4" fill="#1d2330"/>`;
-  svg.innerHTML = g;
+  if (cur && curRow >= 0) g.push(svg("circle", { cx: x(cur.d), cy: 8 + curRow * rowH, r: 4, fill: "#1d2330" }));
+  tree.replaceChildren(...g);
 }
+
+const REASONS = { stall: "progress stalls", risk: "failure-prone scene", uncertain: "model uncertain", disagree: "policy's samples disagree" };
 
 function showQueue(queue) {
   const ol = $("queue");
   ol.textContent = "";
-  if (!queue || !queue.length) { ol.innerHTML = '<li class="muted">nothing flagged yet (scan after a branch ends)</li>'; return; }
+  if (!queue || !queue.length) { ol.append(el("li", { class: "muted" }, "nothing flagged yet (scan after a branch ends)")); return; }
   for (const q of queue) {
     const li = document.createElement("li");
-    const what = { stall: "progress stalls", risk: "failure-prone scene", uncertain: "model uncertain", disagree: "policy's samples disagree" }[q.reason];
+    const what = REASONS[q.reason] || String(q.reason);
     li.textContent = `${what} — step ${q.depth}, branch ${q.branch} (${q.value})`;
     li.dataset.node = q.node;
     li.onclick = () => send("roll_back", { node: q.node });
