@@ -6,22 +6,17 @@ builds it the moment a real codec for the task is registered.
 """
 
 import base64
-import warnings
 
 import cv2
 import numpy as np
 import pytest
 from gripper_helpers import GRIPPER_TASKS, with_raw_codec
-from studio_helpers import make_studio
+from studio_helpers import LocalClient, make_studio
 from ws_client import Driver
 
 from hiwm.data import LeRobotDataset
 from hiwm.studio.models import builtin_policy, builtin_world_model
 from hiwm.studio.server import create_app
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from starlette.testclient import TestClient
 
 
 @pytest.fixture(params=GRIPPER_TASKS)
@@ -31,7 +26,7 @@ def gripper_studio(request, monkeypatch, tmp_path):
 
 
 def test_hello_describes_the_action_layout(gripper_studio):
-    with TestClient(create_app(gripper_studio)) as tc, tc.websocket_connect("/ws") as ws:
+    with LocalClient(create_app(gripper_studio)) as tc, tc.websocket_connect("/ws") as ws:
         spec = Driver(ws.send_text, ws.receive_text).hello["spec"]
     c = spec["controls"]
     assert spec["action_low"] == [-0.25, -0.25, 0.005, 0.0] and spec["action_high"] == [0.25, 0.25, 0.15, 1.0]
@@ -41,7 +36,7 @@ def test_hello_describes_the_action_layout(gripper_studio):
 
 def test_person_acts_with_height_and_grasp_branches_and_exports(gripper_studio):
     studio = gripper_studio
-    with TestClient(create_app(studio)) as tc, tc.websocket_connect("/ws") as ws:
+    with LocalClient(create_app(studio)) as tc, tc.websocket_connect("/ws") as ws:
         d = Driver(ws.send_text, ws.receive_text)
         for _ in range(3):
             assert d("step")["type"] == "ack"
@@ -71,7 +66,7 @@ def test_person_acts_with_height_and_grasp_branches_and_exports(gripper_studio):
 
 
 def test_bad_gripper_actions_are_refused(gripper_studio):
-    with TestClient(create_app(gripper_studio)) as tc, tc.websocket_connect("/ws") as ws:
+    with LocalClient(create_app(gripper_studio)) as tc, tc.websocket_connect("/ws") as ws:
         d = Driver(ws.send_text, ws.receive_text)
         d("take_over")
         before = len(gripper_studio.session.tree)
@@ -86,7 +81,7 @@ def test_bad_gripper_actions_are_refused(gripper_studio):
 
 def test_frames_and_meters_follow_the_predicted_scene(gripper_studio):
     studio, task = gripper_studio, gripper_studio.task
-    with TestClient(create_app(studio)) as tc, tc.websocket_connect("/ws") as ws:
+    with LocalClient(create_app(studio)) as tc, tc.websocket_connect("/ws") as ws:
         d = Driver(ws.send_text, ws.receive_text)
         x, y = d.hello["nodes"][0]["x"][:2]
         far = [-0.25 if x > 0 else 0.25, -0.25 if y > 0 else 0.25, 0.15, 0.0]  # the opposite corner, up high

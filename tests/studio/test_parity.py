@@ -5,10 +5,9 @@ same events are then replayed through the studio's WebSocket as a person's page 
 trees are exported by the one export function, and the two datasets must agree row for row.
 """
 
-import warnings
 
 import numpy as np
-from studio_helpers import make_studio
+from studio_helpers import LocalClient, make_studio
 from ws_client import Driver
 
 from hiwm.data import LeRobotDataset
@@ -18,9 +17,6 @@ from hiwm.session.operators import OperatorConfig, ScriptedOperator
 from hiwm.session.export import export_branches
 from hiwm.studio.server import create_app
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from starlette.testclient import TestClient
 
 MAX_STEPS = 24
 EVENTS = ("resume", "step", "take_over", "act", "hand_back", "roll_back", "branch")
@@ -60,7 +56,7 @@ def test_studio_and_scripted_operator_give_the_same_rows(tmp_path, policy, world
     op.run(scripted)
     assert op.stats.operator_steps > 0 and op.stats.branches == 2
 
-    with TestClient(create_app(studio)) as tc, tc.websocket_connect("/ws") as ws:
+    with LocalClient(create_app(studio)) as tc, tc.websocket_connect("/ws") as ws:
         d = Driver(ws.send_text, ws.receive_text)
         for name, args in scripted.events:
             fields = {"act": lambda a: {"action": a[0]}, "roll_back": lambda a: {"node": int(a[0])}}.get(name, lambda a: {})(args)

@@ -63,6 +63,13 @@ class StudioConfig:
 class Client:
     id: int
     send: Callable[[str], Awaitable[None]]
+    close: Callable[[], Awaitable[None]] | None = None  # closes its socket (the studio drops a stuck tab)
+
+
+def check_session_dir(path: Path) -> None:
+    """A session folder must be a folder (new or existing): a file there is a mistake the user can fix."""
+    if path.exists() and not path.is_dir():
+        raise HiwmError(f"session folder {path} is a file: pass a folder (new or one holding {LOG_NAME})")
 
 
 def _decimals(low, high) -> int:
@@ -104,6 +111,8 @@ class Studio:
         self._sent_upto = 0  # nodes [0, _sent_upto) were in an earlier update
         self._version = 0
         self._tick_task: asyncio.Task | None = None
+        self._closing: set[asyncio.Task] = set()  # sockets of dropped tabs being closed
+        self._autoplay_error: str | None = None  # set on the session thread when autoplay had to stop
         self._order = asyncio.Lock()  # a change and its broadcast go out together, in the order made
 
     # ------------------------------------------------------------------ setup ----
@@ -117,6 +126,7 @@ class Studio:
 
     def _open_session(self) -> tuple[Session, str]:
         m, cfg = self.models, self.cfg
+        check_session_dir(Path(cfg.session_dir))
         if self.log_path.exists():
             s = Session.resume_from(self.log_path, m.policy, m.world_model)
             sid = str(SessionLog.read(self.log_path).header.get("session_id", self.log_path.parent.name))
@@ -152,8 +162,10 @@ class Studio:
                 await self._broadcast(update)
 
     # ------------------------------------------------------------- clients ----
-    async def connect(self, send: Callable[[str], Awaitable[None]]) -> Client:
-        client = Client(self._next_client, send)
+    async def connect(self, send: Callable[[str], Awaitable[None]],
+                      close: Callable[[], Awaitable[None]] | None = None) -> Client:
+        """A new tab: ``send`` delivers one text message to it, ``close`` closes its socket."""
+        client = Client(self._next_client, send, close)
         self._next_client += 1
         self.clients[client.id] = client
         if self.controller is None:
@@ -167,10 +179,27 @@ class Studio:
         return client
 
     async def disconnect(self, client: Client) -> None:
+        """The tab is gone (its socket ended, or it was dropped): it no longer watches nor holds control."""
         self.clients.pop(client.id, None)
         if self.controller == client.id:
             self.controller = None
             await self._broadcast_control()
+
+    async def _drop(self, client: Client) -> None:
+        """A tab that cannot be sent to: forget it, then close its socket so it cannot act blind."""
+        if client.id not in self.clients:
+            return
+        await self.disconnect(client)
+        if client.close is not None:
+            task = asyncio.create_task(self._close_socket(client))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def _close_socket(self, client: Client) -> None:
+        try:
+            await asyncio.wait_for(client.close(), SEND_TIMEOUT_S)
+        except Exception:  # noqa: BLE001  (already gone: the transport ends it)
+            log.debug("studio: closing tab %d failed", client.id, exc_info=True)
 
     def _hello(self, client_id: int) -> str:
         s, m = self.session, self.models
@@ -195,6 +224,9 @@ class Studio:
     # ------------------------------------------------------------ messages ----
     async def handle(self, client: Client, raw: str | bytes) -> None:
         """One browser message: validate, apply, reply. Never raises (a bad message changes nothing)."""
+        if client.id not in self.clients:  # a dropped tab: it saw none of the recent updates, so it may not act
+            log.debug("studio: ignoring a message from dropped tab %d", client.id)
+            return
         seq = None
         try:
             msg = parse_message(raw)
@@ -221,21 +253,31 @@ class Studio:
             self.queue = await self.run(self._scan, self.cfg.queue.budget)
             await self._broadcast(encode({"type": "queue", "queue": self.queue}))
         elif t in MUTATING:
-            if self.controller is None:
-                self.controller = client.id
-                await self._broadcast_control()
-            elif self.controller != client.id:
+            if self.controller not in (None, client.id):
                 raise ProtocolError(f"tab {self.controller} holds control (watching only)")
-            if t == "rate":
-                self.rate = msg["hz"]
-            elif t == "export":
-                records = await self.run(self._export)
-                await self._broadcast(encode({"type": "exported", "records": records, "dataset": str(self.dataset_root),
-                                              "post_train": self._post_train_command()}))
-            else:
-                await self.change(self._apply, msg)
+            took = self.controller is None  # acting takes free control, kept only if the action is accepted
+            self.controller = client.id
+            try:
+                await self._mutate(msg)
+            except BaseException:
+                if took and self.controller == client.id:
+                    self.controller = None
+                raise
+            if took:
+                await self._broadcast_control()
         await self._send(client, encode({"type": "ack", "seq": msg.seq, "op": t, "cursor": self.session.cursor,
                                          "saved": len(self.session.tree)}))
+
+    async def _mutate(self, msg: Message) -> None:
+        t = msg.type
+        if t == "rate":
+            self.rate = msg["hz"]
+        elif t == "export":
+            records = await self.run(self._export)
+            await self._broadcast(encode({"type": "exported", "records": records, "dataset": str(self.dataset_root),
+                                          "post_train": self._post_train_command()}))
+        else:
+            await self.change(self._apply, msg)
 
     def _apply(self, msg: Message) -> str:
         """Turn one validated message into engine events (session thread); returns the update to send."""
@@ -261,9 +303,11 @@ class Studio:
         s = self.session
         if s.phase == Phase.PAUSED:
             s.resume()
-            s.step()
-            if s.phase == Phase.AUTONOMOUS:
-                s.pause()
+            try:
+                s.step()
+            finally:  # a failed step (a non-finite action) leaves the session paused, not running
+                if s.phase == Phase.AUTONOMOUS:
+                    s.pause()
         else:
             s.step()  # anything but AUTONOMOUS: the state machine refuses, nothing changes
 
@@ -292,6 +336,9 @@ class Studio:
             try:
                 if self.cfg.autoplay and self.session.phase == Phase.AUTONOMOUS:
                     await self.change(self._auto_step)
+                    if self._autoplay_error:
+                        error, self._autoplay_error = self._autoplay_error, None
+                        await self._broadcast(encode({"type": "error", "seq": None, "message": error}))
                     if self.session.phase == Phase.ENDED:
                         await self._broadcast(encode({"type": "queue", "queue": self.queue}))
             except asyncio.CancelledError:
@@ -311,7 +358,17 @@ class Studio:
         s = self.session
         if s.phase != Phase.AUTONOMOUS:  # a tab paused or took over since the tick looked
             return None
-        s.step()
+        try:
+            s.step()
+        except Exception as e:  # noqa: BLE001  (e.g. a non-finite policy action: retrying gives the same)
+            if s.phase == Phase.AUTONOMOUS:
+                s.pause()
+            if isinstance(e, HiwmError):
+                self._autoplay_error = f"autoplay paused: {(str(e).splitlines() or [type(e).__name__])[0]}"
+                log.warning("studio: %s", self._autoplay_error)
+            else:  # a bug: the traceback goes to the log, one line to the tabs
+                log.exception("studio: autoplay paused: the policy step failed")
+                self._autoplay_error = f"autoplay paused: internal error ({type(e).__name__})"
         if s.phase == Phase.ENDED:
             self.queue = self._scan(8)
         return self._update()
@@ -359,8 +416,10 @@ class Studio:
         await asyncio.gather(*(self._send(c, text) for c in list(self.clients.values())))
 
     async def _send(self, client: Client, text: str) -> None:
+        if client.id not in self.clients:  # dropped: it gets nothing more
+            return
         try:
             await asyncio.wait_for(client.send(text), SEND_TIMEOUT_S)
         except Exception:  # noqa: BLE001  (a closed or stuck tab is dropped, the others go on)
-            log.info("studio: dropping tab %d (send failed)", client.id)
-            await self.disconnect(client)
+            log.info("studio: dropping tab %d (a send failed or took over %.0f s)", client.id, SEND_TIMEOUT_S)
+            await self._drop(client)

@@ -3,11 +3,20 @@
     app = create_app(studio, token=None)        # an ASGI app; tests drive it with a test client
     serve(studio, host="127.0.0.1", port=8765)  # blocks until interrupted
 
-By default it listens on 127.0.0.1 only. Binding to any other address needs ``allow_remote`` and a
-token, which every WebSocket connection must present (``/ws?token=...``; the page passes on the one in
-its own address). A WebSocket whose ``Origin`` is another site is refused, so a web page the person
-happens to visit cannot drive a local studio. Messages larger than 64 KiB close the connection at the
-transport; anything smaller is checked by protocol.py and answered.
+Every request, page, static file or WebSocket, passes one gate (:class:`Gate`) first:
+
+- Bound to loopback (the default), a request whose ``Host`` is not a loopback name or address
+  (``127.0.0.0/8``, ``localhost``, ``[::1]``, any port) is refused: a page on another domain that
+  resolves to 127.0.0.1 (DNS rebinding) would otherwise be same-origin with the studio.
+- With a token (``--allow-remote`` makes one), every request must carry it: ``?token=...`` or the
+  HttpOnly, SameSite=Strict cookie the page is given when it is opened with the token.
+- A WebSocket whose ``Origin`` is present and not this page's own host:port is refused, so a site the
+  person happens to visit cannot drive the studio.
+
+A refused page or file gets HTTP 403 and a one-line body; a refused WebSocket is closed before it is
+accepted (4403: host or origin, 4401: token; uvicorn answers such a handshake with HTTP 403). The page
+is sent with a Content-Security-Policy (scripts from this server only, no framing). Messages larger
+than 64 KiB close the connection at the transport; anything smaller is checked by protocol.py.
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
-from starlette.responses import FileResponse
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import FileResponse, PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hiwm.errors import HiwmError
@@ -34,9 +45,17 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 WS_MAX_BYTES = 64 * 1024
 NO_CACHE = {"Cache-Control": "no-store"}
+# The page loads its own scripts and styles only, talks only to this server, and may not be framed
+# (a foreign page could otherwise frame the loopback studio and steer the person's clicks).
+PAGE_HEADERS = {**NO_CACHE, "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+                "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; connect-src 'self'; "
+                                           "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"}
+SLOW_TAB_CODE = 4408  # the close code of a tab dropped because it stopped reading
 
 
 def is_loopback(host: str) -> bool:
+    """``localhost``, ``127.x.y.z``, ``::1`` (brackets allowed)."""
+    host = host.strip("[]").lower()
     if host == "localhost":
         return True
     try:
@@ -45,27 +64,73 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _origin_ok(ws: WebSocket) -> bool:
-    """No Origin (a script, not a browser) or the same host:port as the page."""
-    origin = ws.headers.get("origin")
-    if not origin:
-        return True
-    return urlsplit(origin).netloc == ws.headers.get("host", "")
+def split_host(header: str) -> str | None:
+    """A ``Host`` header -> its host part (``[::1]:8765`` -> ``::1``); None when it is malformed."""
+    if header.startswith("["):
+        host, sep, rest = header[1:].partition("]")
+        return host if sep and (not rest or (rest[0] == ":" and rest[1:].isdigit())) else None
+    host, _, port = header.partition(":")
+    return host if host and (not _ or port.isdigit()) else None
 
 
-def create_app(studio: Studio, token: str | None = None) -> Starlette:
-    async def index(request):
-        return FileResponse(STATIC / "index.html", headers=NO_CACHE)
+def _token_ok(given: str | None, token: str) -> bool:
+    # bytes: compare_digest refuses non-ASCII str, and a query string may hold anything
+    return given is not None and hmac.compare_digest(given.encode("utf-8", "replace"), token.encode())
+
+
+class Gate:
+    """ASGI middleware in front of every route: Host (on loopback), token (when set), WebSocket Origin."""
+
+    def __init__(self, app: ASGIApp, token: str | None, loopback: bool):
+        self.app, self.token, self.loopback = app, token, loopback
+
+    @staticmethod
+    def cookie_name(scope: Scope) -> str:
+        """One cookie per port: cookies are not isolated by port, and two studios may share a host."""
+        server = scope.get("server") or ("", "")
+        return f"hiwm_token_{server[1]}"
+
+    def refusal(self, scope: Scope) -> tuple[int, str] | None:
+        """(WebSocket close code, one-line reason) when the request is refused, else None."""
+        conn = HTTPConnection(scope)
+        host = conn.headers.get("host", "")
+        name = split_host(host)
+        if self.loopback and (name is None or not is_loopback(name)):
+            return 4403, f"host {host[:60]!r} is not a loopback address (this studio serves this machine only)"
+        if self.token is not None and not (_token_ok(conn.query_params.get("token"), self.token)
+                                           or _token_ok(conn.cookies.get(self.cookie_name(scope)), self.token)):
+            return 4401, "missing or wrong token: open the address the studio printed (.../?token=...)"
+        origin = conn.headers.get("origin")
+        if scope["type"] == "websocket" and origin is not None and urlsplit(origin).netloc.lower() != host.lower():
+            return 4403, f"origin {origin[:60]!r} is not this studio's page"
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):  # lifespan
+            return await self.app(scope, receive, send)
+        refused = self.refusal(scope)
+        if refused is None:
+            return await self.app(scope, receive, send)
+        code, reason = refused
+        log.info("studio: refused %s %s: %s", scope["type"], scope.get("path", ""), reason)
+        if scope["type"] == "websocket":  # a close frame's reason holds at most 123 bytes
+            await send({"type": "websocket.close", "code": code, "reason": reason.encode()[:120].decode(errors="ignore")})
+        else:
+            await PlainTextResponse(f"hiwm studio: refused: {reason}\n", status_code=403)(scope, receive, send)
+
+
+def create_app(studio: Studio, token: str | None = None, loopback: bool = True) -> Starlette:
+    """The ASGI app; ``loopback``: the server listens on a loopback address (so Host must be one too)."""
+    async def index(request: Request):
+        response = FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+        if token is not None and _token_ok(request.query_params.get("token"), token):
+            # the page's own requests (static files, the socket) then carry the token without the query
+            response.set_cookie(Gate.cookie_name(request.scope), token, httponly=True, samesite="strict", path="/")
+        return response
 
     async def socket(ws: WebSocket) -> None:
-        if token is not None and not hmac.compare_digest(ws.query_params.get("token", ""), token):
-            await ws.close(code=4401)
-            return
-        if not _origin_ok(ws):
-            await ws.close(code=4403)
-            return
         await ws.accept()
-        client = await studio.connect(ws.send_text)
+        client = await studio.connect(ws.send_text, lambda: ws.close(code=SLOW_TAB_CODE, reason="too slow"))
         try:
             while True:
                 msg = await ws.receive()
@@ -88,11 +153,16 @@ def create_app(studio: Studio, token: str | None = None) -> Starlette:
 
     routes = [Route("/", index), WebSocketRoute("/ws", socket),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(Gate, token=token, loopback=loopback)
+    return app
 
 
 def check_bind(host: str, allow_remote: bool, token: str | None) -> str | None:
-    """The token to require: None on loopback; elsewhere ``allow_remote`` is needed and a token made if absent."""
+    """The token to require: the given one (or none) on loopback; elsewhere ``allow_remote`` is needed and a
+    token made if absent."""
+    if token is not None and (not token or not token.isascii() or not token.isprintable() or " " in token):
+        raise HiwmError("--token must be non-empty printable ASCII without spaces (it goes into the page's address)")
     if is_loopback(host):
         return token
     if not allow_remote:
@@ -104,8 +174,9 @@ def serve(studio: Studio, host: str = "127.0.0.1", port: int = 8765, token: str 
     """Run the server until interrupted (uvicorn; one process, one event loop)."""
     import uvicorn
 
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/" + (f"?token={token}" if token else "")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     log.info("Hi-WM studio: open %s", url)
-    config = uvicorn.Config(create_app(studio, token), host=host, port=port, ws_max_size=WS_MAX_BYTES,
-                            log_level="warning", lifespan="on")
+    config = uvicorn.Config(create_app(studio, token, loopback=is_loopback(host)), host=host, port=port,
+                            ws_max_size=WS_MAX_BYTES, log_level="warning", lifespan="on")
     uvicorn.Server(config).run()
