@@ -321,16 +321,40 @@ def cmd_sweep_demos(a) -> int:
 
 
 def cmd_studio(a) -> int:
-    from hiwm.studio.core import Studio, StudioConfig
+    from hiwm.studio.core import Studio, StudioConfig, check_session_dir
     from hiwm.studio.models import load_models
-    from hiwm.studio.server import check_bind, serve
+    from hiwm.studio.server import check_bind, check_port, serve
 
     token = check_bind(a.host, a.allow_remote, a.token)
+    session_dir = Path(a.session or f"runs/studio/{a.task}")
+    check_session_dir(session_dir)  # the cheap checks first: loading the models takes a while
+    check_port(a.host, a.port)
     models = load_models(a.task, a.policy, a.world_model, device=a.device)
-    cfg = StudioConfig(task=a.task, session_dir=Path(a.session or f"runs/studio/{a.task}"), initial_seed=a.initial_seed,
-                       seed=a.seed, rate_hz=a.rate)
+    cfg = StudioConfig(task=a.task, session_dir=session_dir, initial_seed=a.initial_seed, seed=a.seed, rate_hz=a.rate)
     serve(Studio(models, cfg), host=a.host, port=a.port, token=token)
     return 0
+
+
+def _studio_rate(text: str) -> float:
+    from hiwm.studio.protocol import RATE_HZ
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of steps per second, got {text!r}") from None
+    if not RATE_HZ[0] <= value <= RATE_HZ[1]:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"must be in [{RATE_HZ[0]:g}, {RATE_HZ[1]:g}] Hz, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be in 1-65535, got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -489,9 +513,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--session", default=None, help="session folder: log, corrections dataset (default "
                     "runs/studio/<task>); an existing one is resumed")
     st.add_argument("--initial-seed", type=int, default=20000, help="initial state of a new session")
-    st.add_argument("--rate", type=float, default=15.0, help="policy steps per second while it acts")
+    st.add_argument("--rate", type=_studio_rate, default=15.0, metavar="HZ",
+                    help="policy steps per second while it acts, 1-30 (the page's slider; default 15)")
     st.add_argument("--host", default="127.0.0.1")
-    st.add_argument("--port", type=int, default=8765)
+    st.add_argument("--port", type=_port, default=8765, help="TCP port, 1-65535 (default 8765)")
     st.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (a token is then required)")
     st.add_argument("--token", default=None, help="token the page must present (made up when --allow-remote and none given)")
     _common(st)

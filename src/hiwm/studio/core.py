@@ -35,7 +35,7 @@ from hiwm.session.tree import Node
 from hiwm.session.export import export_branches
 from hiwm.studio.failures import QueueConfig, failure_queue, uncertainty_threshold
 from hiwm.studio.models import Models
-from hiwm.studio.protocol import MUTATING, Message, ProtocolError, check_action, encode, parse_message
+from hiwm.studio.protocol import MUTATING, RATE_HZ, Message, ProtocolError, check_action, encode, parse_message
 from hiwm.tasks import action_layout
 from hiwm.tasks.base import STATE_KEY
 
@@ -67,9 +67,10 @@ class Client:
 
 
 def check_session_dir(path: Path) -> None:
-    """A session folder must be a folder (new or existing): a file there is a mistake the user can fix."""
-    if path.exists() and not path.is_dir():
-        raise HiwmError(f"session folder {path} is a file: pass a folder (new or one holding {LOG_NAME})")
+    """A session folder must be a folder (new or existing): a file there, or above it, is a mistake to name."""
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise HiwmError(f"session folder {path}: {existing} is a file; pass a folder (new or one holding {LOG_NAME})")
 
 
 def _decimals(low, high) -> int:
@@ -88,6 +89,9 @@ def _node_record(n: Node, dec: int) -> dict:
 
 class Studio:
     def __init__(self, models: Models, config: StudioConfig):
+        if not RATE_HZ[0] <= config.rate_hz <= RATE_HZ[1]:  # also refuses NaN; 0 would stop autoplay, inf unthrottle it
+            raise HiwmError(f"rate {config.rate_hz} Hz is outside [{RATE_HZ[0]:g}, {RATE_HZ[1]:g}]")
+        check_session_dir(Path(config.session_dir))
         self.models, self.cfg = models, config
         self.task = models.world_model.task
         self.spec = self.task.spec_
@@ -126,7 +130,6 @@ class Studio:
 
     def _open_session(self) -> tuple[Session, str]:
         m, cfg = self.models, self.cfg
-        check_session_dir(Path(cfg.session_dir))
         if self.log_path.exists():
             s = Session.resume_from(self.log_path, m.policy, m.world_model)
             sid = str(SessionLog.read(self.log_path).header.get("session_id", self.log_path.parent.name))

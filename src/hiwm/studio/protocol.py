@@ -33,6 +33,7 @@ from hiwm.session.tree import OUTCOMES
 
 MAX_MESSAGE_BYTES = 4096
 MAX_ID = 2**31 - 1
+RATE_HZ = (1.0, 30.0)  # autonomous stepping rate: the page's slider, the `rate` message and `hiwm studio --rate`
 
 
 class ProtocolError(HiwmError):
@@ -70,7 +71,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "mark": {"branch": Field("int", lo=0, hi=MAX_ID), "outcome": Field("str", False, choices=OUTCOMES),
              "keep": Field("bool", False, null=True)},
     "end": {"outcome": Field("str", False, choices=("success", "failure"))},
-    "rate": {"hz": Field("float", lo=1.0, hi=30.0)},
+    "rate": {"hz": Field("float", lo=RATE_HZ[0], hi=RATE_HZ[1])},
 }
 # Messages that change the session (only the tab holding control may send them).
 MUTATING = frozenset(SCHEMAS) - {"claim", "release", "scan"}

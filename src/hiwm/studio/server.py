@@ -26,6 +26,7 @@ import hmac
 import ipaddress
 import logging
 import secrets
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -168,6 +169,18 @@ def check_bind(host: str, allow_remote: bool, token: str | None) -> str | None:
     if not allow_remote:
         raise HiwmError(f"binding to {host} exposes the studio beyond this machine: pass --allow-remote (a token is then required)")
     return token or secrets.token_urlsafe(16)
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail in one line, before anything is loaded, when ``host:port`` cannot be listened on (in use, no such
+    address, a privileged port)."""
+    if not 1 <= port <= 65535:
+        raise HiwmError(f"port {port} is outside 1-65535")
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        socket.create_server((host, port), family=family).close()  # SO_REUSEADDR, as uvicorn binds
+    except OSError as e:
+        raise HiwmError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
 def serve(studio: Studio, host: str = "127.0.0.1", port: int = 8765, token: str | None = None) -> None:
