@@ -9,6 +9,9 @@ Held-out episodes come in two kinds, reported apart as well as together: ``exper
 expert at full skill, ending on the task's terminal success like a demonstration, so only horizons
 shorter than the episode exist) and ``play`` (data/play.py, run to the step limit).
 
+The open-loop measures need a scene-vector kind (``wm.state_at`` builds its state from a recorded history,
+``wm.codec.errors`` compares scenes); ``expert_in_model`` runs on any kind through ``WorldModelVecEnv``.
+
 ``expert_in_model`` closes the loop: the scripted expert (the operator) acting on the model's
 predictions alone, judged by the task's success test on the predicted scene.
 """
@@ -16,14 +19,13 @@ predictions alone, judged by the task's success test on the predicted scene.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from hiwm.data.collect import record_episode
 from hiwm.data.play import PlayActor
 from hiwm.tasks import make_expert, make_task
 from hiwm.tasks.base import ENV_KEY, STATE_KEY
 from hiwm.tasks.vector import GYM_SUCCESS_KEY
-from hiwm.world_models.base import WMState, WorldModel
+from hiwm.world_models.base import WorldModel
 from hiwm.world_models.env import WorldModelVecEnv
 
 HORIZONS = (1, 5, 10, 20, 30, 100)
@@ -45,19 +47,6 @@ def heldout_episodes(task_name: str, n: int, max_steps: int, seed0: int) -> dict
     return out
 
 
-def _state_at(wm: WorldModel, scenes: np.ndarray, actions: np.ndarray, starts: np.ndarray) -> WMState:
-    """True history at each start t: scenes t-h+1..t and the actions into them (episode start at rest)."""
-    h = wm.config.n_hist
-    hist_s, hist_a = [], []
-    rest = np.asarray(wm.codec.rest_action(scenes[:1]))[0]
-    for t in starts:
-        idx = np.arange(t - h + 1, t + 1)
-        hist_s.append(scenes[np.clip(idx, 0, None)])
-        hist_a.append(np.stack([actions[i - 1] if i >= 1 else rest for i in idx]))
-    return WMState(torch.tensor(np.stack(hist_s), dtype=torch.float32), torch.tensor(np.stack(hist_a), dtype=torch.float32),
-                   torch.zeros(len(starts), dtype=torch.long))
-
-
 def _horizon_errors(wm: WorldModel, episodes: list, H: int, starts_per_episode: int, rng) -> dict[str, list]:
     """Per-start error dicts of the model and of "nothing moves" at horizon H (empty if no episode is longer)."""
     errs: dict[str, list] = {"model": [], "nothing_moves": []}
@@ -66,7 +55,7 @@ def _horizon_errors(wm: WorldModel, episodes: list, H: int, starts_per_episode: 
             continue
         n_starts = len(scenes) - H
         starts = np.sort(rng.choice(n_starts, size=min(starts_per_episode, n_starts), replace=False))
-        state = _state_at(wm, scenes, actions, starts)
+        state = wm.state_at(scenes, actions, starts)  # the kind builds its own state from the history
         for j in range(H):
             state, _, info = wm.step(state, actions[starts + j])
         errs["model"].append(wm.codec.errors(info["scene"], scenes[starts + H]))

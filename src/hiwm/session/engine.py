@@ -15,6 +15,8 @@ made durable first, and applied only then: a killed process resumes into the sam
 
 Nodes hold the world model's low-dimensional prediction; a policy that takes ``observation.image`` gets
 the frame rendered from the predicted scene (``policy_observation``), what a camera would show there.
+The world model's state is an opaque value of its kind (``WorldModelState``): the engine only keeps it in
+nodes and steps from it. A start observation's camera frame goes to ``initial_state``; nodes never hold frames.
 """
 
 from __future__ import annotations
@@ -91,8 +93,12 @@ class Session:
                   **(meta or {})}
         s = cls(policy, world_model, config, meta=header)
         # Nodes keep low-dimensional observations only; images are rendered when a policy asks for them.
+        frame = obs.get(IMAGE_KEY)
         obs = {k: np.asarray(v, dtype=np.float64) for k, v in obs.items() if k != IMAGE_KEY}
-        wm_state = world_model.initial_state({k: v[None] for k, v in obs.items()})
+        wm_obs = {k: v[None] for k, v in obs.items()}
+        if frame is not None:  # a kind that models pixels starts from the camera frame itself
+            wm_obs[IMAGE_KEY] = np.asarray(frame)[None]
+        wm_state = world_model.initial_state(wm_obs)
         scene = s.task.scene_of(obs)
         root = s.tree.add_root(obs, wm_state, policy.initial_state(1), progress=s.task.progress(scene))
         if log_path is not None:  # the file appears with its header, root and first branch, or not at all
@@ -246,7 +252,8 @@ class Session:
             new_branch = branch = self.tree.make_branch(parent.id)
             records.append(branch_record(new_branch))
         wm_state, pred, info = self.wm.step(parent.wm_state, action[None])
-        obs = {k: np.asarray(v[0], dtype=np.float64) for k, v in pred.items()}
+        # the node (and the log) keeps the low-dimensional prediction; a predicted frame lives in the wm state
+        obs = {k: np.asarray(v[0], dtype=np.float64) for k, v in pred.items() if k != IMAGE_KEY}
         node = Node(len(self.tree), parent.id, parent.depth + 1, branch.id, obs=obs, wm_state=wm_state,
                     policy_state=policy_state, action=action, source=source, intervention=source == "operator",
                     progress=float(info["progress"][0]), uncertainty=float(info["uncertainty"][0]),

@@ -252,8 +252,7 @@ class LogRecords:
 
     def nodes(self, world_model, policy) -> list[Node]:
         """The node records decoded into nodes (values checked against the policy's and world model's kinds)."""
-        from hiwm.world_models.base import WMState  # the log is read after both are built
-
+        wm_cls = type(world_model).state_class  # the state is the model kind's own value
         p_template = policy.initial_state(1)
         state_cls = type(p_template)
         action_dim = world_model.task.spec_.action_dim
@@ -261,7 +260,7 @@ class LogRecords:
         for line, r in self._nodes:
             try:
                 obs = {k: np.asarray(v, dtype=np.float64) for k, v in r["obs"].items()}
-                wm_state = decode_value(WMState, r["wm_state"])
+                wm_state = decode_value(wm_cls, r["wm_state"])
                 if not out:  # the world model's own initial state for the root's observation
                     wm_template = world_model.initial_state({k: v[None] for k, v in obs.items()})
                 check_like(wm_state, wm_template, "wm_state")

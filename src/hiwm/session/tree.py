@@ -8,11 +8,14 @@ re-simulates, so both cost the same at depth 1 000 as at depth 10 (benchmarks/ru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hiwm.errors import HiwmError
+
+if TYPE_CHECKING:
+    from hiwm.world_models.base import WorldModelState
 
 SOURCES = ("initial", "policy", "operator")
 OUTCOMES = ("unjudged", "success", "failure")
@@ -24,7 +27,8 @@ class Node:
 
     ``action`` led from the parent into this node (None at the root); ``source`` says who chose it and
     ``intervention`` is True for operator steps. ``obs`` is the predicted observation here (dict of
-    (D,) arrays), ``wm_state`` / ``policy_state`` are batch-1 values to continue from.
+    (D,) arrays), ``wm_state`` (the world model kind's ``WorldModelState``) / ``policy_state`` are batch-1
+    values to continue from; the tree never looks inside them.
     """
 
     id: int
@@ -32,7 +36,7 @@ class Node:
     depth: int
     branch_id: int
     obs: dict
-    wm_state: Any
+    wm_state: WorldModelState
     policy_state: Any
     action: np.ndarray | None = None
     source: str = "initial"
@@ -61,7 +65,8 @@ class RolloutTree:
     def __len__(self) -> int:
         return len(self.nodes)
 
-    def add_root(self, obs: dict, wm_state, policy_state, progress: float = 0.0, uncertainty: float = 0.0) -> Node:
+    def add_root(self, obs: dict, wm_state: WorldModelState, policy_state, progress: float = 0.0,
+                 uncertainty: float = 0.0) -> Node:
         if self.nodes:
             raise HiwmError("the tree already has a root")
         node = Node(0, -1, 0, 0, obs, wm_state, policy_state, progress=progress, uncertainty=uncertainty)

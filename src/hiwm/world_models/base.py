@@ -1,11 +1,13 @@
 """The functional world-model interface: the model's state is a value you hold.
 
-    state = wm.initial_state(obs)                       # obs: dict of (B, D) arrays
+    state = wm.initial_state(obs)                       # obs: dict of (B, D) arrays [+ (B, H, W, 3) frames]
     state, pred_obs, info = wm.step(state, action)      # action: (B, A)
+    model, summary = WorldModelClass.fit(config, datasets, train_cfg)   # or fit_world_model (training.py)
 
-``WMState`` is immutable; ``step`` never mutates its input, so a rollout tree can keep states in its
-nodes: rolling back is picking a node, branching is stepping from it. Nothing about a rollout lives
-inside the model object (which is what lets one model serve many branches and many sessions).
+A state is an opaque, immutable value of the model kind's ``state_class`` (see ``WorldModelState``); ``step``
+never mutates its input, so a rollout tree can keep states in its nodes: rolling back is picking a node,
+branching is stepping from it. Nothing about a rollout lives inside the model object (which is what lets
+one model serve many branches and many sessions).
 """
 
 from __future__ import annotations
@@ -17,23 +19,85 @@ import logging
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
 from safetensors.torch import load, save
 
 from hiwm.errors import CheckpointError, HiwmError
-from hiwm.integrity import CHECKSUM_KEY, check_config_types, check_finite, pop_checksum, sha256_hex, verify_bytes
+from hiwm.integrity import (
+    CHECKSUM_KEY,
+    check_config_types,
+    check_finite,
+    pop_checksum,
+    sha256_hex,
+    verify_bytes,
+)
 from hiwm.registry import Registry
+
+if TYPE_CHECKING:  # annotations only: the data and training layers are not needed to step a model
+    from hiwm.data.lerobot import LeRobotDataset
+    from hiwm.training import TrainConfig
 
 log = logging.getLogger(__name__)
 
 WORLD_MODELS: Registry = Registry("world model")
 
 
+S = TypeVar("S", bound="TensorState")
+
+
+@runtime_checkable
+class WorldModelState(Protocol):
+    """What the session, the rollout tree, the session log, export and evaluation may do with a world-model
+    state; everything else about it belongs to the model kind that made it.
+
+    A state is a frozen dataclass whose fields are tensors with the batch on axis 0, shaped (B, ...) (or
+    plain numbers, or None), so the session log stores it exactly with ``session.records.encode_value`` and
+    reads it back with ``decode_value(type(wm).state_class, ...)``. A field's axis 1, when it has one, may
+    grow along a rollout (a history); the sizes past axis 1 are fixed by the model's config.
+    """
+
+    @property
+    def batch_size(self) -> int:
+        """B."""
+
+    def index(self, i: int | slice | torch.Tensor) -> Self:
+        """Batch entries ``i`` (an int keeps the batch axis: B = 1)."""
+
+    @classmethod
+    def cat(cls, states: list[Self]) -> Self:
+        """States of batch B_1 ... B_n -> one state of batch sum(B_i), in order."""
+
+    def nbytes(self) -> int:
+        """Bytes held by the state's tensors (what a node of the rollout tree costs)."""
+
+
 @dataclass(frozen=True)
-class WMState:
-    """A batch of world-model states (a value; tensors are never modified in place).
+class TensorState:
+    """``WorldModelState`` for a frozen dataclass of tensors, each (B, ...): subclass it and declare fields."""
+
+    @property
+    def batch_size(self) -> int:
+        return getattr(self, fields(self)[0].name).shape[0]
+
+    def index(self, i: int | slice | torch.Tensor) -> Self:
+        if isinstance(i, int):
+            i = slice(i, i + 1)
+        return type(self)(*(getattr(self, f.name)[i] for f in fields(self)))
+
+    @classmethod
+    def cat(cls, states: list[Self]) -> Self:
+        return cls(*(torch.cat([getattr(s, f.name) for s in states]) for f in fields(cls)))
+
+    def nbytes(self) -> int:
+        return sum(getattr(self, f.name).element_size() * getattr(self, f.name).nelement() for f in fields(self))
+
+
+@dataclass(frozen=True)
+class WMState(TensorState):
+    """The scene-vector kinds' state (ensemble, chain; the simulator's holds snapshots in ``scenes``).
 
     scenes:  (B, n_hist, D_scene) the most recent scenes, oldest first; ``scenes[:, -1]`` is now.
     actions: (B, n_hist, A) the action that led into each of those scenes (at rest: the agent's
@@ -44,23 +108,6 @@ class WMState:
     scenes: torch.Tensor
     actions: torch.Tensor
     t: torch.Tensor
-
-    @property
-    def batch_size(self) -> int:
-        return self.scenes.shape[0]
-
-    def index(self, i: int | slice | torch.Tensor) -> "WMState":
-        """Select batch entries (keeps the batch dimension for an int)."""
-        if isinstance(i, int):
-            i = slice(i, i + 1)
-        return WMState(self.scenes[i], self.actions[i], self.t[i])
-
-    @staticmethod
-    def cat(states: list["WMState"]) -> "WMState":
-        return WMState(*(torch.cat([getattr(s, f.name) for s in states]) for f in fields(WMState)))
-
-    def nbytes(self) -> int:
-        return sum(getattr(self, f.name).element_size() * getattr(self, f.name).nelement() for f in fields(self))
 
 
 @dataclass
@@ -73,22 +120,45 @@ class WorldModelConfig:
 
 
 class WorldModel(torch.nn.Module, abc.ABC):
-    """Action-conditioned dynamics over a task's scene vector, with a per-step uncertainty."""
+    """Action-conditioned dynamics with a per-step uncertainty; what it models a scene with is the kind's own.
+
+    A kind declares ``config_class`` (registered by name in ``WORLD_MODELS``), ``state_class`` (its
+    ``WorldModelState``) and ``fit`` (how it is trained from recorded datasets).
+    """
 
     config: WorldModelConfig
+    config_class: ClassVar[type[WorldModelConfig]]
+    state_class: ClassVar[type[WorldModelState]]
+
+    @classmethod
+    @abc.abstractmethod
+    def fit(cls, config: WorldModelConfig, datasets: list[LeRobotDataset], train_cfg: TrainConfig,
+            progress: bool = True) -> tuple[WorldModel, dict]:
+        """Build a model of this kind for ``config`` (initial weights from ``train_cfg.seed``) and train it on
+        ``datasets`` (their episodes in order) -> (model in eval mode, summary with at least ``final_loss``).
+        The same datasets and seed give bit-identical weights."""
 
     @abc.abstractmethod
-    def initial_state(self, obs: dict) -> WMState:
-        """obs: dict of (B, D) arrays (one time step) -> state at rest at that observation."""
+    def initial_state(self, obs: dict) -> WorldModelState:
+        """obs (one time step) -> a ``state_class`` value at rest at that observation, batch B.
+
+        obs: ``observation.state`` (B, D_agent) and ``observation.environment_state`` (B, D_env) arrays, and
+        maybe ``observation.image`` (B, H, W, 3) uint8 camera frames. A kind that does not read frames ignores
+        them; one that needs a frame and gets none renders it from the observation's scene
+        (``task.render_scene``), as the session does for a policy that takes images.
+        """
 
     @abc.abstractmethod
-    def step(self, state: WMState, action, judge: bool = True) -> tuple[WMState, dict, dict]:
-        """action (B, A) -> (next state, predicted obs dict of (B, D) arrays, info).
+    def step(self, state: WorldModelState, action, judge: bool = True) -> tuple[WorldModelState, dict, dict]:
+        """action (B, A) -> (next state, predicted obs, info).
 
-        info: ``scene`` (B, D_scene), ``uncertainty`` (B,) ensemble disagreement, and, from the task's success
-        judge on the predicted scene (``task.judge_batch``, the same test as the simulator's), ``progress``
-        (B,), ``is_success`` (B,) bool, ``terminal_success`` (B,) bool. ``judge=False`` leaves those three
-        out: the dynamics alone, for callers that judge later or never (the judge is ~10-20% of a batch-1 step).
+        predicted obs: ``observation.state`` (B, D_agent), ``observation.environment_state`` (B, D_env)
+        arrays, and ``observation.image`` (B, H, W, 3) uint8 when the kind predicts frames.
+        info: ``scene`` (B, D_scene), ``uncertainty`` (B,) (ensemble disagreement; 0 for the simulator), and,
+        from the task's success judge on the predicted scene (``task.judge_batch``, the same test as the
+        simulator's), ``progress`` (B,), ``is_success`` (B,) bool, ``terminal_success`` (B,) bool.
+        ``judge=False`` leaves those three out: the dynamics alone, for callers that judge later or never (the
+        judge is ~10-20% of a batch-1 step).
         """
 
     def observation_for_seed(self, seed: int) -> dict:
@@ -161,7 +231,7 @@ def load_world_model(directory: str | os.PathLike, device: str = "cpu") -> World
     return model.to(device).eval()
 
 
-def replace_state(state: WMState, **changes) -> WMState:
+def replace_state(state: S, **changes) -> S:
     return replace(state, **changes)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from hiwm.tasks.base import IMAGE_KEY, check_action
 from hiwm.tasks.vector import GYM_SUCCESS_KEY, add_images, stack_obs
-from hiwm.world_models.base import WMState, WorldModel
+from hiwm.world_models.base import WorldModel, WorldModelState
 
 
 class WorldModelVecEnv:
@@ -23,7 +23,7 @@ class WorldModelVecEnv:
         self.wm = world_model
         self.task = world_model.task
         self.images = images
-        self.state: WMState | None = None
+        self.state: WorldModelState | None = None
         self._scenes: np.ndarray | None = None
 
     def reset(self, seeds: list[int]) -> dict:
@@ -31,11 +31,13 @@ class WorldModelVecEnv:
         return self.reset_to(scenes)
 
     def reset_to(self, scenes: np.ndarray) -> dict:
-        """Start from given scenes (N, D_scene) at rest."""
+        """Start from given scenes (N, D_scene) at rest (the first frames, when rendered, go to the model too)."""
         obs = self.task.observe_lowdim(scenes)
+        if self.images:
+            obs = add_images(self.task, obs, scenes)
         self.state = self.wm.initial_state(obs)
         self._scenes = scenes
-        return add_images(self.task, obs, scenes) if self.images else obs
+        return obs
 
     def step(self, actions: np.ndarray, active: np.ndarray | None = None) -> tuple[dict, dict]:
         """Steps all N states (one batched call costs the same); ``active`` is accepted for the interface."""
@@ -44,7 +46,11 @@ class WorldModelVecEnv:
         self._scenes = info["scene"]
         info = dict(info)
         info[GYM_SUCCESS_KEY] = info.pop("terminal_success")
-        return (add_images(self.task, obs, self._scenes) if self.images else obs), info
+        if self.images and IMAGE_KEY not in obs:  # a kind that predicts frames gives its own
+            obs = add_images(self.task, obs, self._scenes)
+        elif not self.images:
+            obs = {k: v for k, v in obs.items() if k != IMAGE_KEY}
+        return obs, info
 
     def scenes(self) -> np.ndarray:
         return self._scenes

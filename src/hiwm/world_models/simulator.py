@@ -37,6 +37,13 @@ def _key(obs: dict) -> bytes:
 @WORLD_MODELS.register("simulator")
 class SimulatorModel(WorldModel):
     config_class = SimulatorConfig
+    state_class = WMState
+
+    @classmethod
+    def fit(cls, config: SimulatorConfig, datasets: list, train_cfg,
+            progress: bool = True) -> tuple["SimulatorModel", dict]:
+        """Exact dynamics: nothing is learned from ``datasets``; the simulator itself, with zero loss."""
+        return cls(config).eval(), {"history": [], "final_loss": 0.0, "steps": 0}
 
     def __init__(self, config: SimulatorConfig | None = None):
         super().__init__()
@@ -100,7 +107,7 @@ class SimulatorModel(WorldModel):
         info = {"scene": scene, "uncertainty": np.zeros(len(action)),
                 "progress": np.array([i["progress"] for i in infos]),
                 "is_success": np.array([i["is_success"] for i in infos]),
-                "terminal_success": np.array([i["success_95"] for i in infos])}
+                "terminal_success": np.array([i["terminal_success"] for i in infos])}
         if not judge:
             info = {k: info[k] for k in ("scene", "uncertainty")}
         return new, self.task.observe_lowdim(scene), info

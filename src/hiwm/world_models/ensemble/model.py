@@ -15,10 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from hiwm.data.lerobot import LeRobotDataset
 from hiwm.errors import HiwmError
 from hiwm.tasks import ENV_KEY, STATE_KEY, task_class
+from hiwm.training import TrainConfig
 from hiwm.world_models.base import WORLD_MODELS, WMState, WorldModel, WorldModelConfig
 from hiwm.world_models.ensemble.features import SCENE_CODECS
+from hiwm.world_models.ensemble.fit import Episode, fit_scene_model, scene_episodes
 from hiwm.world_models.ensemble.numpy_net import NumpyEnsemble
 
 
@@ -52,6 +55,7 @@ class EnsembleLinear(nn.Module):
 @WORLD_MODELS.register("ensemble")
 class EnsembleWorldModel(WorldModel):
     config_class = EnsembleConfig
+    state_class = WMState
 
     def __init__(self, config: EnsembleConfig):
         super().__init__()
@@ -63,6 +67,20 @@ class EnsembleWorldModel(WorldModel):
         self.register_buffer("in_mean", torch.zeros(self.codec.n_in))
         self.register_buffer("in_std", torch.ones(self.codec.n_in))
         self.register_buffer("out_std", torch.ones(self.codec.n_out))
+
+    # ---- training entry points (ensemble/fit.py; the chain kind inherits them) ----
+    @classmethod
+    def fit(cls, config: EnsembleConfig, datasets: list[LeRobotDataset], train_cfg: TrainConfig,
+            progress: bool = True) -> tuple["EnsembleWorldModel", dict]:
+        """Train on every episode of ``datasets``, in order, as scene vectors of ``config.task``."""
+        episodes = [ep for ds in datasets for ep in scene_episodes(ds, config.task)]
+        return cls.fit_episodes(config, episodes, train_cfg, progress)
+
+    @classmethod
+    def fit_episodes(cls, config: EnsembleConfig, episodes: list[Episode], train_cfg: TrainConfig,
+                     progress: bool = True) -> tuple["EnsembleWorldModel", dict]:
+        """Train on scene episodes [(scenes (T, D_scene), actions (T, A))] (``fit`` with the datasets read)."""
+        return fit_scene_model(cls, config, episodes, train_cfg, progress)
 
     # ---- the network ----
     def set_normalization(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
@@ -97,6 +115,21 @@ class EnsembleWorldModel(WorldModel):
         hist = scene[:, None, :].expand(-1, self.config.n_hist, -1).clone()
         acts = self.codec.rest_action(hist).clone()
         return WMState(hist, acts, torch.zeros(scene.shape[0], dtype=torch.long, device=device))
+
+    def state_at(self, scenes: np.ndarray, actions: np.ndarray, starts: np.ndarray) -> WMState:
+        """The true history of a recorded episode (scenes (T, D_scene), actions (T, A)) at each of
+        ``starts`` (N,): scenes t-h+1..t and the actions into them, at rest before frame 0 -> batch N."""
+        h = self.config.n_hist
+        hist_s, hist_a = [], []
+        rest = np.asarray(self.codec.rest_action(scenes[:1]))[0]
+        for t in starts:
+            idx = np.arange(t - h + 1, t + 1)
+            hist_s.append(scenes[np.clip(idx, 0, None)])
+            hist_a.append(np.stack([actions[i - 1] if i >= 1 else rest for i in idx]))
+        device = self.in_mean.device
+        return WMState(torch.tensor(np.stack(hist_s), dtype=torch.float32, device=device),
+                       torch.tensor(np.stack(hist_a), dtype=torch.float32, device=device),
+                       torch.zeros(len(starts), dtype=torch.long, device=device))
 
     def _numpy_net(self) -> NumpyEnsemble:
         """The network rearranged for the CPU inference path (numpy_net.py; rebuilt after any change)."""
