@@ -9,8 +9,7 @@ import torch
 from hiwm.policies import POLICIES, make_policy
 from hiwm.seeding import seeded
 from hiwm.training import TrainConfig
-from hiwm.world_models import EnsembleConfig
-from hiwm.world_models.training import fit_world_model
+from hiwm.world_models import EnsembleConfig, EnsembleWorldModel
 
 DIMS = {"observation.state": 2, "observation.environment_state": 16}
 
@@ -47,7 +46,7 @@ def test_make_policy_with_a_seed_gives_the_same_weights(policy_type):
     assert not same(a, build(4))
 
 
-def test_fit_world_model_is_a_function_of_the_seed():
+def test_fitting_a_world_model_is_a_function_of_the_seed():
     rng = torch.Generator().manual_seed(0)
     # Push-T scenes (agent x, y, block x, y, angle) wandering a little, with targets near the agent
     scenes = 256 + torch.cumsum(torch.randn(2, 20, 5, generator=rng), 1).double()
@@ -56,7 +55,7 @@ def test_fit_world_model_is_a_function_of_the_seed():
 
     def fit(seed: int):
         tc = TrainConfig(steps=3, batch_size=8, lr=1e-3, warmup_steps=1, ema_decay=None, log_every=3, seed=seed)
-        return weights(fit_world_model(cfg, episodes, tc, progress=False)[0])
+        return weights(EnsembleWorldModel.fit_episodes(cfg, episodes, tc, progress=False)[0])
 
     torch.manual_seed(1)
     a = fit(7)

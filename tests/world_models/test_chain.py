@@ -8,8 +8,7 @@ from hiwm.errors import HiwmError
 from hiwm.tasks import task_class
 from hiwm.training import TrainConfig
 from hiwm.world_models import WORLD_MODELS, load_world_model
-from hiwm.world_models.ensemble.chain import ChainConfig
-from hiwm.world_models.training import fit_world_model
+from hiwm.world_models.ensemble.chain import ChainConfig, ChainWorldModel
 from wm_fixtures import tiny_world_model, trajectory
 
 TASKS = ["rope-route", "towel-fold"]
@@ -62,7 +61,7 @@ def test_contract_pure_batched_numpy_equals_torch_and_save_load(task, tmp_path):
 def test_training_lowers_the_loss():
     episodes = [(sc[:-1], ac) for sc, ac in (trajectory("rope-route", steps=16, seed=s) for s in (1, 2))]
     cfg = ChainConfig(task="rope-route", members=2, channels=16, conv_layers=2, rollout_steps=3)
-    model, summary = fit_world_model(cfg, episodes, TrainConfig(steps=60, batch_size=16, lr=3e-3, warmup_steps=5,
-                                                                ema_decay=None, log_every=10), progress=False)
+    model, summary = ChainWorldModel.fit_episodes(cfg, episodes, TrainConfig(
+        steps=60, batch_size=16, lr=3e-3, warmup_steps=5, ema_decay=None, log_every=10), progress=False)
     losses = [loss for _, loss in summary["history"]]
     assert type(model).__name__ == "ChainWorldModel" and losses[-1] < 0.7 * losses[0]

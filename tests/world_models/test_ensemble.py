@@ -103,14 +103,13 @@ def test_gymnasium_env_and_vec_env(world_model):
     vec = WorldModelVecEnv(world_model)
     o = vec.reset([1, 2, 3])
     o, info = vec.step(np.full((3, 2), 200.0))
-    assert o[ENV_KEY].shape == (3, 16) and info["success_95"].shape == (3,)
+    assert o[ENV_KEY].shape == (3, 16) and info["terminal_success"].shape == (3,)
 
 
 def test_multistep_training_lowers_loss():
     from hiwm.tasks import make_task
     from hiwm.training import TrainConfig
-    from hiwm.world_models import EnsembleConfig
-    from hiwm.world_models.training import fit_world_model
+    from hiwm.world_models import EnsembleConfig, EnsembleWorldModel
 
     env = make_task("pusht", images=False)
     rng = np.random.default_rng(0)
@@ -126,8 +125,8 @@ def test_multistep_training_lowers_loss():
             env.step(np.clip(a, 0, 512))
         episodes.append((np.array(scenes), np.clip(np.array(actions), 0, 512)))
     cfg = EnsembleConfig(members=2, hidden=32, layers=2, rollout_steps=3)
-    model, summary = fit_world_model(cfg, episodes, TrainConfig(steps=60, batch_size=32, lr=3e-3, warmup_steps=5,
-                                                                ema_decay=None, log_every=10), progress=False)
+    model, summary = EnsembleWorldModel.fit_episodes(cfg, episodes, TrainConfig(
+        steps=60, batch_size=32, lr=3e-3, warmup_steps=5, ema_decay=None, log_every=10), progress=False)
     losses = [l for _, l in summary["history"]]
     assert losses[-1] < losses[0]
 

@@ -77,20 +77,19 @@ def test_env_wrappers_draw_frames_from_the_prediction(task):
     vec = WorldModelVecEnv(wm)
     vec.reset([1, 2])
     o, info = vec.step(np.repeat(actions, 2, 0))
-    assert o[ENV_KEY].shape == (2, cls.spec_.env_dim) and info["success_95"].shape == (2,)
+    assert o[ENV_KEY].shape == (2, cls.spec_.env_dim) and info["terminal_success"].shape == (2,)
 
 
 @pytest.mark.parametrize("task", ["rope-route", "towel-fold"])
 def test_training_on_a_deformable_lowers_the_loss(task):
     from hiwm.training import TrainConfig
-    from hiwm.world_models import EnsembleConfig
-    from hiwm.world_models.training import fit_world_model
+    from hiwm.world_models import EnsembleConfig, EnsembleWorldModel
 
     episodes = [trajectory(task, steps=16, seed=s) for s in (1, 2)]
     episodes = [(sc[:-1], ac) for sc, ac in episodes]  # frames: the scene before each action
     cfg = EnsembleConfig(task=task, members=2, hidden=32, layers=2, rollout_steps=3)
-    model, summary = fit_world_model(cfg, episodes, TrainConfig(steps=60, batch_size=16, lr=3e-3, warmup_steps=5,
-                                                                ema_decay=None, log_every=10), progress=False)
+    model, summary = EnsembleWorldModel.fit_episodes(cfg, episodes, TrainConfig(
+        steps=60, batch_size=16, lr=3e-3, warmup_steps=5, ema_decay=None, log_every=10), progress=False)
     losses = [loss for _, loss in summary["history"]]
     assert losses[-1] < losses[0]
 

@@ -42,3 +42,26 @@ def tiny_world_model(task: str, seed: int = 0, kind: str = "ensemble") -> Ensemb
     wm.set_normalization(wm.codec.inputs(hist, into, actions[1:]),
                          wm.codec.targets(scenes[1:-1], scenes[2:], actions[1:]))
     return wm.eval()
+
+
+def play_dataset(task: str, root, episodes: int = 2, steps: int = 20, seed: int = 100):
+    """A tiny recorded dataset of ``task`` (play episodes, no images): what ``WorldModel.fit`` reads."""
+    from hiwm.data.collect import collect
+
+    return collect(task, "play", episodes, root, seed, progress=False, max_steps=steps)
+
+
+def tiny_task_policy(task: str, stats: dict, seed: int = 0):
+    """A tiny untrained diffusion policy on ``task``'s low-dimensional observation, scaled by ``stats``."""
+    from hiwm.policies import make_policy
+    from hiwm.tasks import task_class
+    from hiwm.tasks.base import ENV_KEY, STATE_KEY
+
+    spec = task_class(task).spec_
+    torch.manual_seed(seed)
+    policy = make_policy("diffusion", action_dim=spec.action_dim,
+                         feature_dims={STATE_KEY: spec.agent_dim, ENV_KEY: spec.env_dim}, down_dims=(16, 32),
+                         n_groups=4, step_embed_dim=16, num_inference_steps=2, horizon=8, n_action_steps=4)
+    policy.set_stats({k: {s: np.asarray(stats[k][s], np.float32) for s in ("min", "max", "mean", "std")}
+                      for k in (STATE_KEY, ENV_KEY, "action")})
+    return policy.eval()
