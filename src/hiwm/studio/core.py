@@ -30,7 +30,6 @@ from hiwm.errors import HiwmError
 from hiwm.session.engine import Session, SessionConfig
 from hiwm.session.export import exportable_branches
 from hiwm.session.machine import Phase
-from hiwm.session.store import SessionLog
 from hiwm.session.tree import Node
 from hiwm.session.export import export_branches
 from hiwm.studio.failures import QueueConfig, failure_queue, uncertainty_threshold
@@ -132,7 +131,7 @@ class Studio:
         m, cfg = self.models, self.cfg
         if self.log_path.exists():
             s = Session.resume_from(self.log_path, m.policy, m.world_model)
-            sid = str(SessionLog.read(self.log_path).header.get("session_id", self.log_path.parent.name))
+            sid = str(s.meta.get("session_id", self.log_path.parent.name))
             log.info("resumed session %s from %s (%d nodes)", sid, self.log_path, len(s.tree))
             return s, sid
         sid = uuid.uuid4().hex[:12]
@@ -221,7 +220,7 @@ class Studio:
 
     def _post_train_command(self) -> str:
         policy = self.models.policy_path if not self.models.builtin else "<your policy checkpoint>"
-        return (f"hiwm post-train --policy {policy} --demos <base demos dataset> --corrections {self.dataset_root} "
+        return (f"hiwm post-train --task {self.cfg.task} --policy {policy} --demos <base demos dataset> --corrections {self.dataset_root} "
                 f"--out {Path(self.cfg.session_dir) / 'post_trained'}")
 
     # ------------------------------------------------------------ messages ----
