@@ -39,19 +39,3 @@ def test_masks_hold_corrections_and_successful_recoveries(tmp_path):
     only = correction_episodes(tmp_path, outcomes=False)
     assert len(only) == 2, "without outcomes a re-run adds nothing"
     np.testing.assert_array_equal(np.flatnonzero(only[0]["train_mask"]), np.arange(10, 15))
-    kept = correction_episodes(tmp_path, successful_only=True)
-    assert [len(np.flatnonzero(e["train_mask"])) for e in kept] == [13, 16], "failed branches add nothing"
-
-
-def test_a_recovery_stops_where_the_model_stops_being_trusted(tmp_path):
-    with DatasetWriter.create(tmp_path, fps=10, features=correction_features(PushTTask.spec_)) as w:
-        _branch(30, (10, 15), 10, 22, "success", w)
-    with DatasetWriter.open(tmp_path) as w:  # the same branch, its model unsure from step 18 on
-        T, t = 30, np.arange(30)
-        ep = _frames(T, (10, 15), 10, 22)
-        ep["next.uncertainty"] = np.where(t >= 18, 2.0, 0.5).astype(np.float32)
-        ep["next.uncertainty"][12] = 5.0  # doubt during the correction itself does not cut it
-        w.add_episode(ep, task="t", meta={"outcome": "success"})
-    trusted, doubted = correction_episodes(tmp_path, max_uncertainty=1.0)
-    np.testing.assert_array_equal(np.flatnonzero(trusted["train_mask"]), np.arange(10, 23))  # no doubt: as before
-    np.testing.assert_array_equal(np.flatnonzero(doubted["train_mask"]), np.arange(10, 18))

@@ -71,8 +71,7 @@ def exportable_branches(tree: RolloutTree, only_kept: bool = False) -> list[int]
     return out
 
 
-def correction_episodes(roots, outcomes: bool = True, max_uncertainty: float | None = None,
-                        successful_only: bool = False) -> list[dict]:
+def correction_episodes(roots, outcomes: bool = True) -> list[dict]:
     """Episodes of corrections datasets with ``train_mask``: what each branch adds itself to training.
 
     Always the branch's own corrective steps. With ``outcomes`` (the protocol: "the corrective segments and
@@ -80,31 +79,22 @@ def correction_episodes(roots, outcomes: bool = True, max_uncertainty: float | N
     steps after the hand-back, up to the first step judged a success: the recovery the correction made
     possible. Windows start only on masked steps and only their actions count in the loss
     (data/windows.py), so a step shared by a branch and its descendants is learned once.
-    With ``max_uncertainty`` a recovery also stops before the first step whose world-model uncertainty
-    (``next.uncertainty``) exceeds it: past that point the imagined outcome is not trusted.
-    With ``successful_only`` a branch the judge did not call successful adds nothing, not even its corrections.
     """
     out = []
     for root in [roots] if isinstance(roots, (str, bytes)) or hasattr(roots, "__fspath__") else roots:
         ds = LeRobotDataset(root)
         for i in range(ds.num_episodes):
-            if successful_only and ds.episodes[i].get("outcome") != "success":
-                continue
             ep = ds.episode(i, decode_images=False)
             own = np.asarray(ep.get("on_branch", np.ones(len(ep["action"]), bool)), bool)
             mask = ep["intervention"] & own
-            # where the branch's own learning starts: its first corrective step, or, for a policy
-            # continuation re-run from a hand-back node (operator's resamples), its first own step
+            # where the branch's own learning starts: its first corrective step, or, for a policy continuation
+            # branched from a hand-back node (its correction lies on an ancestor branch), its first own step
             starts = np.flatnonzero(mask) if mask.any() else \
                 np.flatnonzero(own) if ep["intervention"][~own].any() else []
             if outcomes and len(starts) and ds.episodes[i].get("outcome") == "success":
                 t = np.arange(len(mask))
                 done = np.flatnonzero(ep["next.success"] & (t >= starts[0]))
                 end = done[0] if len(done) else len(mask) - 1
-                if max_uncertainty is not None and "next.uncertainty" in ep:
-                    doubt = np.flatnonzero((np.asarray(ep["next.uncertainty"]).reshape(-1) > max_uncertainty)
-                                           & (t >= starts[0]) & ~mask)
-                    end = min(end, doubt[0] - 1) if len(doubt) else end
                 mask = mask | (own & (t >= starts[0]) & (t <= end))
             ep["train_mask"] = mask
             if mask.any():

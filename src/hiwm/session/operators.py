@@ -6,11 +6,6 @@ progress stalls; then it rolls back r steps from where it noticed, and from that
 state gives K corrective continuations of H steps each (the first at full skill, the others a little
 varied, as a person's repeated attempts would be), handing back to the policy after each. The first
 branch carries on and may be corrected again; the others run to their end, so each gets an outcome.
-Two options, both off by default because they did not help on Push-T's validation seeds
-(reports/pusht-diffusion-state, session 4): ``resamples`` re-runs the policy from each cached hand-back node
-(free in operator time, +3 points, inside the noise) and ``branch_variety="alternatives"`` makes the later
-branches clean but different pushes instead of noisy ones (-13 points: fewer successes, conflicting labels).
-
 When it takes over is the task's business: the thresholds default to ``TaskSpec.extra["operator"]``
 (Push-T: targets 60 px apart for 6 steps, no progress gain for 50, or the T entering the zone by a wall
 (``Task.at_risk``); the gripper tasks: targets 6 cm apart,
@@ -34,8 +29,6 @@ from hiwm.tasks import TaskSpec, make_expert, task_class
 log = logging.getLogger(__name__)
 
 
-BRANCH_VARIETIES = ("noise", "alternatives")
-STALL_SIGNALS = ("progress", "closeness")  # Task.progress, or Task.closeness (smooth far from the goal)
 TASK_DEFAULTS = ("disagree", "action_weights", "patience", "stall_steps", "stall_gain", "warmup", "risk", "regress")
 OPTIONAL_DEFAULTS = {"action_weights": None, "risk": False, "regress": 0.0}  # a task may leave these out
 
@@ -47,20 +40,16 @@ class OperatorConfig:
 
     horizon: int = 15  # H: corrective steps per branch
     rollback: int = 5  # r: steps back from where failure was noticed
-    # K: corrective continuations per failure state. The protocol's 4 is the default; with the scripted operator
-    # K = 1 (the budget spread over 4x the failure states) did best on the validation seeds of Push-T (58% against
-    # 50%) and the towel (76% against 69%): its extra branches are the same expert with a little noise.
-    branches: int = 4
+    # K: corrective continuations per failure state. 1, not the protocol's 4: the scripted operator's extra branches
+    # are the same expert with a little noise, so the budget does more spread over more failure states
+    # (reports/pusht-diffusion-state, reports/towel-fold-diffusion-state)
+    branches: int = 1
     budget: int = 1500  # B: corrective steps in all (the campaign shares one budget)
     disagree: float | None = None  # weighted action distance that counts as disagreement (Push-T: px; gripper: m)
     action_weights: tuple[float, ...] | None = None  # per action dim, applied before the distance (None: all 1)
     patience: int | None = None  # consecutive disagreeing steps before taking over
     stall_steps: int | None = None  # no progress gain over this many steps = stalled
     stall_gain: float | None = None
-    # what must rise by stall_gain: "progress" or "closeness" (STALL_SIGNALS). "closeness" stays off: on Push-T's
-    # validation seeds (K = 1) it gave 41% against 58%, with as many failure states (101 against 100) at a like
-    # median depth (118 against 112 steps); why it does worse is not known.
-    stall_on: str = "progress"
     warmup: int | None = None  # steps after the start or a hand-back before judging
     # also take over when the prediction enters a failure-prone scene (Task.at_risk; Push-T: the T against a wall),
     # which a person would catch long before progress stalls
@@ -68,18 +57,8 @@ class OperatorConfig:
     # also take over when Task.closeness falls this far below its best since the watch began: the object pushed
     # away from the goal, which a person sees within seconds where a stall test waits stall_steps (0: off)
     regress: float | None = None
-    branch_skill: float = 0.9  # expert skill on branches after the first
-    branch_variety: str = "noise"  # branches after the first: "noise" (at branch_skill) or "alternatives"
-    #                                (full skill, the k-th best distinct first move: Expert.prefer)
+    branch_skill: float = 0.9  # expert skill on branches after the first (a person's repeated attempts vary)
     max_corrections: int = 3  # corrections along one main line (deeper failures are left)
-    # watch the line to its end before correcting: when a trigger fires, the policy runs on inside the model (no
-    # operator steps) and the operator rolls back and corrects only if the model's judge calls that line a failure,
-    # as a person fast-forwards to see whether the policy recovers; triggers on lines that succeed are dismissed.
-    # Off: on Push-T's validation seeds (K = 1, 3 000 fine-tuning steps, same base and world model) it dismissed 38
-    # triggers, spread the budget over 80 sessions instead of 50 and gave 61% against 60%, while its 24 000 imagined
-    # policy steps took the campaign to 621 s (320 s in the held-out demo), more than the demo's 30 minutes allow
-    confirm: bool = False
-    resamples: int = 0  # extra policy continuations from each hand-back node (cached: no operator steps)
 
     def for_task(self, spec: TaskSpec) -> "OperatorConfig":
         """A copy with every None threshold taken from the task's defaults; one missing is a HiwmError."""
@@ -91,10 +70,6 @@ class OperatorConfig:
                     raise HiwmError(f"{spec.name}: no operator default for {name!r}; set it in the operator config")
                 filled[name] = defaults.get(name, OPTIONAL_DEFAULTS.get(name))
         out = replace(self, **filled)
-        if out.stall_on not in STALL_SIGNALS:
-            raise HiwmError(f"stall_on must be one of {STALL_SIGNALS}, got {out.stall_on!r}")
-        if out.branch_variety not in BRANCH_VARIETIES:
-            raise HiwmError(f"branch_variety must be one of {BRANCH_VARIETIES}, got {out.branch_variety!r}")
         if out.action_weights is not None and len(out.action_weights) != spec.action_dim:
             raise HiwmError(f"{spec.name}: operator action_weights need {spec.action_dim} entries, got {out.action_weights}")
         return out
@@ -106,10 +81,6 @@ class OperatorStats:
     failure_states: int = 0
     branches: int = 0
     branch_successes: int = 0
-    resamples: int = 0  # policy continuations re-run from hand-back nodes
-    resample_successes: int = 0  # ... judged successful, so kept as the branch's outcomes
-    dismissed: int = 0  # triggers on lines the judge then called successful (confirm): no correction
-    lookahead_steps: int = 0  # policy steps imagined past a trigger to confirm it (confirm; no operator steps)
 
 
 class FailureDetector:
@@ -180,37 +151,18 @@ class ScriptedOperator:
         """Let the policy act until its branch ends; correct on failure when allowed."""
         watcher = make_expert(self.task_name, skill=1.0, seed=self.seed)
         detector = FailureDetector(self.cfg)
-        pending: tuple[int, str] | None = None  # (node, reason) of a trigger awaiting the line's outcome (confirm)
         while session.phase == Phase.AUTONOMOUS:
             before = session.node
             node = session.step()
-            if pending:
-                self.stats.lookahead_steps += 1
-                continue
             if not correct or corrections >= self.cfg.max_corrections or self.budget_left < self.cfg.horizon:
                 continue
             scene = self.task.scene_of(node.obs)
-            reason = detector.update(node.action, watcher.act(before.obs), self._stall_signal(node),
+            reason = detector.update(node.action, watcher.act(before.obs), node.progress,
                                      at_risk=bool(self.cfg.risk) and self.task.at_risk(scene),
                                      closeness=float(self.task.closeness(scene)) if self.cfg.regress else None)
             if reason and session.phase == Phase.AUTONOMOUS:
-                if self.cfg.confirm:
-                    pending = (node.id, reason)
-                    continue
                 self._correct(session, node.id, reason, corrections)
                 return
-        if pending:
-            if session.tree.branches[session.branch_id].outcome == "success":
-                self.stats.dismissed += 1
-                self.events.append({"node": pending[0], "reason": pending[1], "dismissed": True})
-            else:  # the uncorrected line stays in the tree as it ran; it has no corrective step, so no export
-                self._correct(session, pending[0], pending[1], corrections)
-
-    def _stall_signal(self, node) -> float:
-        """What the stall test watches at ``node``, read off the predicted observation only."""
-        if self.cfg.stall_on == "progress":
-            return node.progress
-        return float(self.task.closeness(self.task.scene_of(node.obs)))
 
     def _correct(self, session: Session, failure_node: int, reason: str, corrections: int) -> None:
         if self.budget_left < self.cfg.horizon:
@@ -225,20 +177,15 @@ class ScriptedOperator:
             session.roll_back(start.id)
             branch = session.branch()
             session.take_over()
-            alternatives = self.cfg.branch_variety == "alternatives"
-            skill = 1.0 if k == 0 or alternatives else self.cfg.branch_skill
+            skill = 1.0 if k == 0 else self.cfg.branch_skill
             expert = make_expert(self.task_name, skill=skill, seed=self.seed * 7919 + failure_node * 31 + k)
-            if alternatives:
-                expert.prefer(k)
             for _ in range(self.cfg.horizon):
                 session.act(expert.act(session.node.obs))
                 self.stats.operator_steps += 1
                 if session.phase != Phase.CORRECTING:
                     break
-            handed_back = session.phase == Phase.CORRECTING
-            if handed_back:
+            if session.phase == Phase.CORRECTING:
                 session.hand_back()
-            handback = session.cursor
             self.stats.branches += 1
             # the first continuation is the main line and may be corrected again; the others just run out
             self._drive(session, corrections + 1, correct=(k == 0))
@@ -246,21 +193,6 @@ class ScriptedOperator:
                 session.tree.branches[b].outcome == "success" for b in _descendant_branches(session, branch.id)
             ):
                 self.stats.branch_successes += 1
-            if handed_back:
-                self._resample(session, handback)
-
-    def _resample(self, session: Session, handback: int) -> None:
-        """Re-run the policy from the cached hand-back node ``resamples`` times (its sampling differs by
-        node count); the successful continuations are kept as outcomes of the correction."""
-        for _ in range(self.cfg.resamples):
-            session.roll_back(handback)
-            rerun = session.branch()
-            session.resume()
-            self._drive(session, self.cfg.max_corrections, correct=False)
-            won = session.tree.branches[rerun.id].outcome == "success"
-            session.mark(rerun.id, keep=won)
-            self.stats.resamples += 1
-            self.stats.resample_successes += int(won)
 
 
 def _descendant_branches(session: Session, branch_id: int) -> list[int]:

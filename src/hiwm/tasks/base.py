@@ -38,10 +38,9 @@ IMAGE_KEY = "observation.image"
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """What the rest of hiwm reads about a task. ``extra`` holds per-task settings of later stages, in the
-    task's units: ``extra["operator"]``, the scripted operator's thresholds (``OperatorConfig`` fields);
-    ``extra["demo"]``, the ``PipelineConfig`` fields ``hiwm demo`` sets for this task (a dict value is merged
-    into the field's), as the task's reports chose them on validation seeds; command-line options win."""
+    """What the rest of hiwm reads about a task. ``extra`` holds what only the task knows, in its own units:
+    ``extra["controls"]``, the action layout a person steers; ``extra["operator"]``, when its expert, watching,
+    would take over (the scripted operator's thresholds). A run's tuned settings are presets (hiwm.recipe)."""
 
     name: str
     fps: int
@@ -117,7 +116,7 @@ class Task(gym.Env, abc.ABC):
     @classmethod
     def closeness(cls, scene: np.ndarray) -> float:
         """scene: (D_scene,) -> how near success it is, in [0, 1], for the scripted operator's stall test
-        (``OperatorConfig.stall_on``). Default: ``progress``; a task whose progress stays flat far from the
+        (``OperatorConfig.regress``). Default: ``progress``; a task whose progress stays flat far from the
         goal (Push-T's coverage is 0 until the T overlaps it) overrides it with a smooth distance."""
         return cls.progress(scene)
 
@@ -194,7 +193,7 @@ class Task(gym.Env, abc.ABC):
 
     def info(self) -> dict:
         p, ok, terminal = self.judge(self.scene())
-        return {"progress": p, "is_success": ok, "success_95": terminal}
+        return {"progress": p, "is_success": ok, "terminal_success": terminal}
 
     def render(self) -> np.ndarray:
         return self.render_scene(self.scene(), self.spec_.image_size)
@@ -215,12 +214,8 @@ class Expert(abc.ABC):
         self.skill = float(skill)
         self.rng = np.random.default_rng(seed)
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027  (optional: experts without a plan keep nothing to forget)
         """Forget any plan (a new episode, or a state handed over mid-episode)."""
-
-    def prefer(self, rank: int) -> None:
-        """Make the next plan take the ``rank``-th best distinct option (0: the best) at full care: another
-        clean way to go on, as a person's second attempt would be. Experts with one way only ignore it."""
 
     @abc.abstractmethod
     def act(self, obs: dict) -> np.ndarray:

@@ -218,20 +218,6 @@ def travel_targets(phys: np.ndarray, path: list[np.ndarray], tail: list[np.ndarr
     return seq
 
 
-DISTINCT = 40.0  # contacts closer than this (body frame, px) count as the same push for ``prefer``
-
-
-def _distinct(order: np.ndarray, costs: np.ndarray, rank: int) -> tuple[int, float]:
-    """Candidates ``order`` (M,) with predicted costs (M,) -> the ``rank``-th best (index, cost) among
-    contacts ``DISTINCT`` apart (the last distinct one if there are fewer)."""
-    kept: list[int] = []
-    for j in np.argsort(costs):
-        if all(np.linalg.norm(CONTACTS[order[j]] - CONTACTS[order[i]]) >= DISTINCT for i in kept):
-            kept.append(int(j))
-    j = kept[min(rank, len(kept) - 1)]
-    return int(order[j]), float(costs[j])
-
-
 @EXPERTS.register("pusht")
 class PushTExpert(Expert):
     """Greedy push planner over its own scratch physics; see the module docstring."""
@@ -248,11 +234,6 @@ class PushTExpert(Expert):
         self._last: np.ndarray | None = None       # the last target issued, before noise (2,)
         self._plan_scene = np.zeros(5)             # the scene the current plan was made in (5,)
         self._banned: set[int] = set()             # candidates whose stroke was found useless since the last push
-        self._rank = 0                             # the next plan takes the rank-th best distinct push (prefer)
-
-    def prefer(self, rank: int) -> None:
-        """The next plan takes the ``rank``-th best push among contacts at least ``DISTINCT`` px apart."""
-        self._rank = int(rank)
 
     # ------------------------------------------------------------------ acting
     def act(self, obs: dict) -> np.ndarray:
@@ -322,15 +303,12 @@ class PushTExpert(Expert):
             rest[:2] = pre[i]
             states = self.sim.run(rest, pre[i] + dirn[i] * v * np.arange(1, L_MAX + 2)[:, None])
             scores.append(pose_error(np.array([s[4:7] for s in states])).min())
-        order = valid[np.argsort(scores)[:TOP_M * (4 if self._rank else 1)]]  # alternatives need a wider pool
+        order = valid[np.argsort(scores)[:TOP_M]]
         best = []
         for i in order:  # stage 2: every push length, each with its retreat
             rest[:2] = pre[i]
             best.append(min(self._stroke_costs(rest, pre[i], dirn[i], v, L_MAX)))
         pick, predicted = int(order[int(np.argmin(best))]), min(best)
-        if self._rank:
-            pick, predicted = _distinct(order, np.asarray(best), self._rank)
-            self._rank = 0
         slip = self.rng.random() if self.skill < 1.0 else 1.0
         if slip < 0.2 * (1.0 - self.skill):
             pick = -1 - int(self.rng.choice(valid))  # careless: any push (negative index marks it)
