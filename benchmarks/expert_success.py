@@ -35,7 +35,7 @@ def run_episode(task: str, seed: int, skill: float) -> dict:
         best = max(best, info["progress"])
         if info["is_success"] and first is None:
             first = step
-        if info["success_95"]:  # the terminal-success flag every task reports
+        if info["terminal_success"]:  # the terminal-success flag every task reports
             terminal = step
             break
     return {"seed": seed, "success": first is not None, "terminal": terminal is not None,

@@ -3,7 +3,7 @@
     python benchmarks/policies.py                              # every registered backbone x state/image/both
     python benchmarks/policies.py --backbones flow --kinds image --train-steps 50 --repeats 100 --threads 2
 
-Each backbone is built at the size `hiwm train-policy` uses (its config defaults plus ``cli_defaults``);
+Each backbone is built at the size `hiwm train-policy` uses (its config defaults);
 shapes follow Push-T: agent state 2, keypoints 16, 96 x 96 camera frames, 2-D actions, horizon 16.
 Training runs the real loop (training/loop.py: AdamW, EMA, grad clipping) at the pipeline's batch size;
 latency is one ``predict_action_chunk`` at batch 1 (what a single rollout or the studio pays per chunk).
@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from hiwm.pipeline import PipelineConfig
+from hiwm.recipe import RunConfig
 from hiwm.policies import POLICIES, make_policy
 from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY
 from hiwm.training import TrainConfig, train
@@ -32,8 +32,7 @@ KINDS = {"state": [STATE_KEY, ENV_KEY], "image": [IMAGE_KEY], "both": [STATE_KEY
 
 
 def build(backbone: str, kind: str):
-    cls = POLICIES.get(backbone).config_class
-    policy = make_policy(backbone, action_dim=2, feature_dims=DIMS, input_features=KINDS[kind], **cls.cli_defaults)
+    policy = make_policy(backbone, action_dim=2, feature_dims=DIMS, input_features=KINDS[kind])
     box = {k: {"min": -np.ones(d), "max": np.ones(d), "mean": np.zeros(d), "std": np.ones(d)}
            for k, d in [*DIMS.items(), ("action", 2)]}
     policy.set_stats(box)
@@ -94,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbones", nargs="+", default=POLICIES.names(), choices=POLICIES.names())
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=list(KINDS))
-    parser.add_argument("--batch-size", type=int, default=PipelineConfig().policy_batch,
+    parser.add_argument("--batch-size", type=int, default=RunConfig().policy_training.batch_size,
                         help="training batch (default: the pipeline's, %(default)s)")
     parser.add_argument("--train-steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=50, help="latency calls per row")

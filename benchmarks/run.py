@@ -94,7 +94,7 @@ def bench_policy(policy) -> dict:
         obs = {STATE_KEY: torch.rand(b, policy.config.n_obs_steps, 2) * 512,
                ENV_KEY: torch.rand(b, policy.config.n_obs_steps, 16) * 512}
         gen = torch.Generator().manual_seed(0)
-        xs = _timeit(lambda: policy.predict_action_chunk(obs, generator=gen), repeat=30 if b == 1 else 10)
+        xs = _timeit(lambda obs=obs, gen=gen: policy.predict_action_chunk(obs, generator=gen), repeat=30 if b == 1 else 10)
         out[f"chunk_ms_b{b}_median"] = 1000 * statistics.median(xs)
         out[f"chunk_ms_b{b}_p95"] = 1000 * _pct(xs, 95)
     return out
@@ -115,10 +115,10 @@ def bench_tree(policy, wm) -> dict:
     line = s.tree.path(s.node.id)
     for depth in (10, 1000):
         node_id = line[depth].id
-        xs = _timeit(lambda: s.roll_back(node_id), repeat=200)
+        xs = _timeit(lambda node_id=node_id: s.roll_back(node_id), repeat=200)
         out[f"rollback_us_depth{depth}"] = 1e6 * statistics.median(xs)
 
-        def branch_and_step():
+        def branch_and_step(node_id=node_id):
             s.roll_back(node_id)
             s.branch()
             s.take_over()

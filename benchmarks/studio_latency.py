@@ -5,7 +5,7 @@
 Starts the real server (uvicorn, 127.0.0.1, a free port) in this process, connects one WebSocket client,
 takes over and sends ``n`` corrective actions one at a time, timing each from send to the ``update``
 message carrying its frame (PNG, rendered and encoded on the server). Then hands back and counts the
-frames per second the page receives while the policy acts. Defaults: the checkpoints `hiwm demo` writes,
+frames per second the page receives while the policy acts. Defaults: the checkpoints `hiwm run` writes,
 else the built-in stand-ins (the same "state world model" kind: an ensemble over the scene vector).
 Targets (issue #3): median <= 100 ms; >= 15 frames/s.
 """
@@ -79,7 +79,7 @@ def main() -> None:
                     ws.send(json.dumps({"type": "act", "seq": i + 1, "action": action.tolist()}))
                     upd = _until(ws, lambda m: m["type"] == "update" and m.get("frame"))
                     lat.append(time.perf_counter() - t)
-                    _until(ws, lambda m: m["type"] in ("ack", "error") and m.get("seq") == i + 1)
+                    _until(ws, lambda m, i=i: m["type"] in ("ack", "error") and m.get("seq") == i + 1)
                     if upd["state"]["phase"] != "correcting":
                         break
                 ws.send(json.dumps({"type": "hand_back"}))

@@ -3,7 +3,7 @@
     python benchmarks/wm_accuracy.py --task rope-route --demos 40 --play 60 --wm-steps 800 \\
         --out runs/wm-rope-route --json reports/deformables/wm_rope-route.json
 
-Stages are cached in ``--out`` as in ``hiwm demo`` (delete ``<out>/world_model`` and
+Stages are cached in ``--out`` as in ``hiwm run`` (delete ``<out>/world_model`` and
 ``<out>/wm_accuracy.json`` to retrain). Prints the accuracy tables (all held-out episodes, then expert
 and play apart) and writes them with the sizes and timings to ``--json``. ``--frames PNG``: the first
 held-out expert episode as people see it, simulator (top row) against the model rolled out open loop
@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 
 from hiwm.evaluation.report import accuracy_table
-from hiwm.pipeline import Pipeline, PipelineConfig, machine_description
+from hiwm.pipeline import Pipeline, machine_description
+from hiwm.recipe import resolve
+from hiwm.stages import episode_steps
 
 
 def frames_png(wm, task: str, max_steps: int, every: int, path: str, size: int = 160) -> None:
@@ -58,23 +60,24 @@ def main() -> None:
     p.add_argument("--frame-every", type=int, default=5)
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cfg = PipelineConfig(task=a.task, seed=a.seed, demos=a.demos, play_episodes=a.play, wm_steps=a.wm_steps,
-                         wm_batch=a.wm_batch, accuracy_episodes=a.accuracy_episodes,
-                         wm={"type": "ensemble", "members": a.members, "hidden": a.hidden})
+    given = {"data.expert_episodes": a.demos, "data.play_episodes": a.play, "world_model_training.steps": a.wm_steps,
+             "world_model_training.batch_size": a.wm_batch, "evaluation.accuracy_episodes": a.accuracy_episodes,
+             "world_model.type": "ensemble", "world_model.members": a.members, "world_model.hidden": a.hidden}
+    cfg = resolve(task=a.task, seed=a.seed, overrides={k: [str(v)] for k, v in given.items()})
     t0 = time.perf_counter()
     pipe = Pipeline(cfg, a.out, progress=False)
     demos, play = pipe.collect_data()
-    wm = pipe.world_model(demos, play)
+    wm = pipe.world_model([demos, play])
     acc = pipe.wm_accuracy(wm)
     tables = {k: accuracy_table(acc, None if k == "all" else k) for k in ("all", "expert", "play")}
     for k, t in tables.items():
         print(f"\n{k} held-out episodes\n{t}")
     print("\nexpert acting in the model:", acc["expert_in_model"])
     if a.frames:
-        frames_png(wm, a.task, cfg.steps_per_episode, a.frame_every, a.frames)
+        frames_png(wm, a.task, episode_steps(cfg), a.frame_every, a.frames)
     if a.json:
         train = json.loads((Path(a.out) / "world_model" / "train.json").read_text())
-        out = {"task": a.task, "config": {**vars(a), "wm": cfg.wm}, "training_frames": {"demos": len(demos.column("action")),
+        out = {"task": a.task, "config": {**vars(a), "wm": vars(cfg.world_model)}, "training_frames": {"demos": len(demos.column("action")),
                "play": len(play.column("action"))}, "wm_train": {k: train[k] for k in ("steps", "seconds", "final_loss", "it_per_s") if k in train}, "wall_s": time.perf_counter() - t0, "machine": machine_description(),
                "wm_accuracy": acc}
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The whole loop on tiny settings through the CLI (`hiwm demo --quick`): the CI smoke test."""
+"""The whole loop on tiny settings through the CLI (`hiwm run --quick`): the CI smoke test."""
 
 import json
 
@@ -9,7 +9,7 @@ from hiwm.cli import main
 
 def test_quick_demo_runs_the_whole_loop(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["demo", "--quick", "--out", str(run), "--no-progress"]) == 0
+    assert main(["run", "--quick", "--out", str(run), "--no-progress"]) == 0
     results = json.loads((run / "report" / "results.json").read_text())
     assert set(results["methods"]) == {"base", "wm_cl", "hiwm"}
     for m in results["methods"].values():
@@ -29,13 +29,18 @@ def test_quick_demo_runs_the_whole_loop(tmp_path, capsys):
     assert flag.any() and set(src[flag]) == {"operator"} and not flag[src == "policy"].any()
     assert "Hi-WM" in capsys.readouterr().out
     # a rerun skips every finished stage
-    assert main(["demo", "--quick", "--out", str(run), "--no-progress"]) == 0
+    assert main(["run", "--quick", "--out", str(run), "--no-progress"]) == 0
     assert json.loads((run / "report" / "results.json").read_text())["methods"] == results["methods"]
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["demo", "--task", "nope", "--quick"], "unknown task 'nope'"),
+    (["run", "--task", "nope", "--quick"], "unknown task 'nope'"),
     (["eval", "--policy", "/nonexistent/ckpt"], "not found"),
+    (["run", "--operator.branchez", "3"], "unknown setting operator.branchez"),
+    (["run", "--finetune.lr", "fast"], "--finetune.lr must be a number"),
+    (["run", "--preset", "nope"], "unknown preset 'nope'"),
+    (["run", "--config", "/nonexistent/config.json"], "config file not found"),
+    (["train-policy", "--data", "x", "--out", "y", "stray"], "unexpected argument 'stray'"),
     (["train-wm", "--data", "/nonexistent/data", "--out", "x"], "nonexistent"),
 ])
 def test_bad_input_is_one_line_error(argv, needle, capsys, tmp_path, monkeypatch):
@@ -50,11 +55,14 @@ def test_whole_loop_on_a_deformable_task(tmp_path):
     actions, the rope codec's world model, the scripted operator with the task's thresholds (metres),
     WM-CL, post-training, evaluation in simulator and model, the report."""
     from hiwm.evaluation.report import write_report
-    from hiwm.pipeline import Pipeline, PipelineConfig
+    from hiwm.pipeline import Pipeline
+    from hiwm.recipe import resolve
 
-    cfg = PipelineConfig.quick(task="rope-route", demos=2, play_episodes=2, episode_steps=24, policy_steps=4,
-                               finetune_steps=2, wm_steps=4, wm_cl_rollouts=2, eval_episodes=2, accuracy_episodes=2,
-                               operator={"budget": 8, "horizon": 4, "rollback": 2, "branches": 2}, hg_dagger=True)
+    small = {"data.expert_episodes": 2, "data.play_episodes": 2, "data.episode_steps": 24, "policy_training.steps": 4,
+             "finetune.steps": 2, "world_model_training.steps": 4, "wm_cl.rollouts": 2, "evaluation.episodes": 2,
+             "evaluation.accuracy_episodes": 2, "operator.budget": 8, "operator.horizon": 4, "operator.rollback": 2,
+             "operator.branches": 2, "real_hg_dagger": "on"}
+    cfg = resolve(task="rope-route", quick=True, overrides={k: [str(v)] for k, v in small.items()})
     results = Pipeline(cfg, tmp_path / "run", progress=False).run()
     assert results["task"] == "rope-route" and results["protocol"]["operator"]["disagree"] < 1.0
     for m in results["methods"].values():

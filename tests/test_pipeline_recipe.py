@@ -1,11 +1,12 @@
-"""What Hi-WM fine-tunes on (PipelineConfig.recoveries): the corrective steps alone by default, a successful
+"""What Hi-WM fine-tunes on (finetune.recoveries): the corrective steps alone by default, a successful
 branch's imagined recovery too when asked."""
 
 import numpy as np
 import pytest
 
 from hiwm.data import DatasetWriter
-from hiwm.pipeline import Pipeline, PipelineConfig
+from hiwm.recipe import resolve
+from hiwm.stages import correction_windows
 from hiwm.policies import make_policy
 from hiwm.session.export import correction_features
 from hiwm.tasks.pusht import PushTTask
@@ -32,8 +33,8 @@ def test_hiwm_windows_start_on_corrections_and_recoveries_only_when_asked(tmp_pa
     with DatasetWriter.create(root, fps=10, features=correction_features(PushTTask.spec_)) as w:
         _branch(w, success_at=22, outcome="success")  # correction 10-14, recovery 15-22
         _branch(w, success_at=99, outcome="failure")  # correction 10-14 only
-    pl = Pipeline(PipelineConfig.quick(recoveries=recoveries), tmp_path / "run", progress=False)
+    cfg = resolve(quick=True, overrides={"finetune.recoveries": [str(recoveries)]})
     spec = PushTTask.spec_
     policy = make_policy("diffusion", action_dim=spec.action_dim, down_dims=(16, 32), n_groups=4,
                          feature_dims={"observation.state": spec.agent_dim, "observation.environment_state": spec.env_dim})
-    assert len(pl.correction_windows(policy, root)) == starts
+    assert len(correction_windows(cfg, policy, [root])) == starts

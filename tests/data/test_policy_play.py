@@ -40,17 +40,17 @@ def test_hiwm_collect_policy_mode_from_the_command_line(tmp_path, policy, capsys
     from hiwm.cli import main
 
     policy.save(tmp_path / "ckpt")
-    argv = ["collect", "--mode", "policy", "--episodes", "1", "--out", str(tmp_path / "pp"), "--seed", "10500",
-            "--policy", str(tmp_path / "ckpt"), "--policy-share", "1.0", "--no-progress"]
+    argv = ["collect", "--kind", "policy", "--data.policy_play_episodes", "1", "--data.episode_steps", "50",
+            "--out", str(tmp_path / "pp"), "--policy", str(tmp_path / "ckpt"), "--no-progress"]
     assert main(argv) == 0, capsys.readouterr().err
-    assert main(["collect", "--mode", "policy", "--episodes", "1", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
-    assert "needs a policy" in capsys.readouterr().err
+    assert main(["collect", "--kind", "policy", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "needs the base policy" in capsys.readouterr().err
 
 
 def test_collect_policy_mode_renders_frames_for_an_image_policy(tmp_path, image_policy, capsys):
     from hiwm.cli import main
 
     image_policy.save(tmp_path / "ckpt")
-    argv = ["collect", "--mode", "policy", "--episodes", "1", "--out", str(tmp_path / "pp"), "--seed", "10500",
-            "--policy", str(tmp_path / "ckpt"), "--no-progress"]
+    argv = ["collect", "--kind", "policy", "--data.policy_play_episodes", "1", "--data.episode_steps", "50",
+            "--out", str(tmp_path / "pp"), "--policy", str(tmp_path / "ckpt"), "--no-progress"]
     assert main(argv) == 0, capsys.readouterr().err

@@ -36,7 +36,7 @@ def test_images_are_rendered_only_for_policies_that_take_them(kind, policy, imag
         env = SimVecEnv("pusht") if kind == "sim" else WorldModelVecEnv(world_model)
         seen = []
         act = p.act
-        p.act = lambda state, obs, generator=None: seen.append(dict(obs)) or act(state, obs, generator)
+        p.act = lambda state, obs, generator=None, seen=seen, act=act: seen.append(dict(obs)) or act(state, obs, generator)
         res = rollout(env, p, [100000, 100001], max_steps=5, seed=0, progress=False)
         assert env.images is wants and len(seen) == 5 and np.all(res.steps == 5)
         assert all((IMAGE_KEY in o) is wants for o in seen)

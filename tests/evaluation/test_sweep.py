@@ -3,11 +3,13 @@
 import json
 
 from hiwm.evaluation.sweep import BAND, demo_sweep
-from hiwm.pipeline import VALIDATION_SEED, PipelineConfig
+from hiwm.recipe import resolve
+from hiwm.stages import VALIDATION_SEED
 
 
 def test_sweep_trains_one_base_per_count_on_validation_seeds(tmp_path):
-    cfg = PipelineConfig.quick(play_episodes=0, policy_steps=4, episode_steps=150)
+    cfg = resolve(quick=True, overrides={"data.play_episodes": ["0"], "policy_training.steps": ["4"],
+                                         "data.episode_steps": ["150"]})
     out = demo_sweep(cfg, [2, 1], tmp_path, episodes=2, progress=False)
     assert sorted(out["counts"]) == [1, 2] and out["chosen"] in (1, 2)
     assert out["eval_seeds"] == [VALIDATION_SEED, VALIDATION_SEED + 2] and tuple(out["band"]) == BAND

@@ -39,7 +39,7 @@ def test_constant_dimensions_normalise_to_finite_values():
 
 def test_padded_actions_are_excluded_from_the_loss(monkeypatch):
     """With the network stubbed to output 0, the epsilon loss is the mean of noise^2 over real entries."""
-    policy = make_tiny("diffusion")
+    policy = make_tiny("diffusion", prediction_type="epsilon")
     batch = train_batch(policy, 8)
     monkeypatch.setattr(policy.unet, "forward", lambda x, t, cond: torch.zeros_like(x))
     torch.manual_seed(1)

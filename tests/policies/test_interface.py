@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -160,8 +161,8 @@ def test_policy_state_is_a_value_for_rollback(policy_type, obs_kind):
     if obs_kind != "state":
         assert torch.equal(state.images, saved.images)
     assert state.count == saved.count == 3
-    with pytest.raises(Exception):
-        state.count = 5  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        state.count = 5
     sub = state.select(1)
     assert sub.batch_size == 1 and torch.equal(sub.actions, state.actions[1:2])
     assert (sub.images is None) == (obs_kind == "state")

@@ -48,7 +48,7 @@ def test_stand_in_world_model_follows_the_action_and_nothing_else_moves(task, mo
 def test_no_codec_means_a_one_line_error_naming_the_fix(task, monkeypatch, tmp_path, capsys):
     monkeypatch.delitem(SCENE_CODECS._entries, task, raising=False)  # as today: no codec for the task yet
     monkeypatch.chdir(tmp_path)  # no runs/ folder
-    with pytest.raises(HiwmError, match=f"hiwm demo --task {task}") as e:
+    with pytest.raises(HiwmError, match=f"hiwm run --task {task}") as e:
         load_models(task)
     assert "\n" not in str(e.value) and "--world-model" in str(e.value)
     assert main(["studio", "--task", task]) == 2

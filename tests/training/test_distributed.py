@@ -20,8 +20,9 @@ from hiwm.data import DatasetWriter, standard_features
 TRAIN = ["train-policy", "--policy.type", "flow", "--policy.d_model", "32", "--policy.n_heads", "2", "--policy.n_layers", "2",
          "--policy.dropout", "0", "--policy.conditioning", "tokens", "--policy.prediction_type", "velocity",
          "--policy.causal_actions", "false", "--policy.time_beta_alpha", "1.5",
-         "--policy.horizon", "8", "--policy.n_action_steps", "4", "--steps", "60", "--batch-size", "32",
-         "--log-every", "10", "--lr", "3e-3", "--no-progress"]
+         "--policy.horizon", "8", "--policy.n_action_steps", "4", "--policy_training.steps", "60",
+         "--policy_training.batch_size", "32", "--policy_training.log_every", "10", "--policy_training.lr", "5e-4",
+         "--no-progress"]
 
 
 def tiny_dataset(root: Path) -> Path:

@@ -127,7 +127,7 @@ def test_multistep_training_lowers_loss():
     cfg = EnsembleConfig(members=2, hidden=32, layers=2, rollout_steps=3)
     model, summary = EnsembleWorldModel.fit_episodes(cfg, episodes, TrainConfig(
         steps=60, batch_size=32, lr=3e-3, warmup_steps=5, ema_decay=None, log_every=10), progress=False)
-    losses = [l for _, l in summary["history"]]
+    losses = [loss for _, loss in summary["history"]]
     assert losses[-1] < losses[0]
 
 

@@ -3,7 +3,6 @@ committed results were trained with, and the same seed gives the same weights.""
 
 from __future__ import annotations
 
-import warnings
 
 import pytest
 import torch
@@ -83,15 +82,3 @@ def test_fit_is_a_function_of_the_datasets_and_the_seed(kind, datasets):
     assert _same(a, fit(5))
     assert not _same(a, fit(6))
     assert not _same(a, fit(5, datasets[task][::-1])), "the order of the datasets is part of the recipe"
-
-
-def test_the_deprecated_episode_call_still_gives_the_same_model(datasets):
-    """Delete with the shim in world_models/training.py once pipeline.py and cli.py pass datasets."""
-    task, sizes = SCENE_KINDS["ensemble"]
-    cfg = make_world_model_config("ensemble", task=task, **sizes)
-    episodes = [ep for ds in datasets[task] for ep in scene_episodes(ds, task)]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        old = fit_world_model(cfg, episodes, _tc(3), progress=False)[0]
-    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
-    assert _same(_weights(old), _weights(fit_world_model(cfg, datasets[task], _tc(3), progress=False)[0]))

@@ -159,11 +159,6 @@ class DatasetWriter:
             self._file_eps = sum(1 for r in meta.rows if (r["data/chunk_index"], r["data/file_index"]) == self._file)
         self._file_bytes = os.path.getsize(meta.data_path(*self._file)) if self._table is not None else 0
 
-    @property
-    def features(self) -> dict:
-        """name -> Feature of the dataset being written."""
-        return self._m.features
-
     # ---- construction ----
     @classmethod
     def create(cls, root: str | os.PathLike, fps: float, features: dict, robot_type: str = "sim", *,

@@ -21,7 +21,7 @@ def table(results: dict) -> str:
         lo, hi = m["sim_ci95"]
         wm = f"{100 * m['wm_success']:.0f}%" if "wm_success" in m else "-"
         rows.append(f"| {LABELS.get(name, name)} | {100 * m['sim_success']:.0f}% | [{100 * lo:.0f}, {100 * hi:.0f}] | "
-                    f"{100 * m.get('sim_success_95', float('nan')):.0f}% | {wm} |")
+                    f"{100 * m.get('sim_terminal_success', float('nan')):.0f}% | {wm} |")
     return "\n".join(rows)
 
 

@@ -29,7 +29,7 @@ class RolloutResult:
 
     seeds: np.ndarray
     success: np.ndarray
-    success_95: np.ndarray
+    terminal_success: np.ndarray
     max_progress: np.ndarray
     steps: np.ndarray
     max_uncertainty: np.ndarray

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
-from hiwm.data.collect import collect
 from hiwm.evaluation.metrics import wilson_interval
-from hiwm.evaluation.runner import rollout
-from hiwm.pipeline import SEEDS, VALIDATION_SEED, Pipeline, PipelineConfig
+from hiwm.policies import load_policy
+from hiwm.recipe import RunConfig
+from hiwm.stages import VALIDATION_SEED, collect_episodes, evaluate_policy, train_base_policy
 from hiwm.tasks.vector import SimVecEnv
 
 log = logging.getLogger(__name__)
@@ -26,20 +27,23 @@ log = logging.getLogger(__name__)
 BAND = (0.25, 0.65)
 
 
-def demo_sweep(cfg: PipelineConfig, counts: list[int], run_dir: str | Path, episodes: int = 100,
+def demo_sweep(cfg: RunConfig, counts: list[int], run_dir: str | Path, episodes: int = 100,
                progress: bool = True) -> dict:
+    """Base policies on the first N of one expert dataset for each N in ``counts``, scored on ``episodes`` validation
+    episodes; returns (and writes to sweep.json) each N's success and the chosen N."""
     run_dir = Path(run_dir)
     out = {"counts": {}, "band": BAND, "episodes": episodes, "eval_seeds": [VALIDATION_SEED, VALIDATION_SEED + episodes],
-           "policy_steps": cfg.policy_steps}
-    full = collect(cfg.task, "expert", max(counts), run_dir / "data" / "demos", SEEDS["demos"] + cfg.seed * 1000,
-                   progress=progress, max_steps=cfg.steps_per_episode)
-    seeds = list(range(VALIDATION_SEED, VALIDATION_SEED + episodes))
+           "policy_steps": cfg.policy_training.steps}
+    full = collect_episodes(replace(cfg, data=replace(cfg.data, expert_episodes=max(counts))), "expert",
+                            run_dir / "data" / "demos", progress=progress)
+    validation = replace(cfg, evaluation=replace(cfg.evaluation, first_seed=VALIDATION_SEED, episodes=episodes))
     for n in sorted(counts):
-        sub = Pipeline(PipelineConfig(**{**cfg.__dict__, "demos": n}), run_dir / f"demos_{n}", progress=progress)
+        path = run_dir / f"demos_{n}" / "policies" / "base"
         subset = [full.episode(i, decode_images=False) for i in range(n)]
-        policy = sub.base_policy_from(subset, full.stats)
-        res = rollout(SimVecEnv(cfg.task), policy, seeds, sub.cfg.steps_per_episode, seed=cfg.seed + 5,
-                      progress=progress, desc=f"sweep eval ({n} demos)")
+        if not (path / "model.safetensors").exists():
+            train_base_policy(cfg, subset, full.stats, progress=progress)[0].save(path)
+        res = evaluate_policy(validation, load_policy(path, device=cfg.device), SimVecEnv(cfg.task), progress=progress,
+                              desc=f"sweep eval ({n} demos)")
         k = int(res.success.sum())
         out["counts"][n] = {"sim_success": k / episodes, "sim_ci95": list(wilson_interval(k, episodes)),
                             "frames": int(sum(len(e["action"]) for e in subset))}

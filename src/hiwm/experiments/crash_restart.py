@@ -201,7 +201,7 @@ def run_soak(out: Path, rounds: int, seed: int = 0, kinds: list[str] | None = No
         before = len(ledger.corrective)
         delay = float(rng.uniform(*kill_after))
         stopped: dict = {}
-        killer = threading.Timer(delay, lambda: stopped.update(proc.stop(kind)))
+        killer = threading.Timer(delay, lambda stopped=stopped, proc=proc, kind=kind: stopped.update(proc.stop(kind)))
         killer.start()
         rec.update(person(tab, rng, ledger, seconds=delay + 15))
         killer.join()

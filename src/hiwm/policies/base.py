@@ -39,6 +39,8 @@ from hiwm.policies.state import PolicyState, push_history
 from hiwm.policies.vision import IMAGE_ENCODERS
 from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY
 
+FEATURE_ALIASES = {"state": STATE_KEY, "env": ENV_KEY, "image": IMAGE_KEY}  # short names for input_features
+
 ACTION_KEY = "action"
 PAD_KEY = "action_is_pad"
 
@@ -72,14 +74,12 @@ class PolicyConfig:
     frame: str = ""
     device: str = "cpu"
 
-    # What `hiwm train-policy` uses for an option that is not given, where it differs from the field's
-    # default (e.g. a CPU-sized network); a backbone may override it.
-    cli_defaults: ClassVar[dict[str, Any]] = {}
     # The accepted values of a string field, shown in `--help` (validate() enforces them).
     cli_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __post_init__(self) -> None:
-        self.input_features = list(self.input_features)  # JSON and the CLI may give tuples
+        # JSON and the command line may give tuples, or the short names state, env, image
+        self.input_features = [FEATURE_ALIASES.get(f, f) for f in self.input_features]
 
     def validate(self) -> None:
         """Raise a one-line HiwmError on an inconsistent config."""

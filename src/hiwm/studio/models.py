@@ -1,5 +1,5 @@
-"""Which policy and world model the studio opens: the given checkpoints, the ones `hiwm demo` writes, the
-small ones shipped in the package (src/hiwm/assets/<task>/, made by `hiwm demo`), or built-in stand-ins
+"""Which policy and world model the studio opens: the given checkpoints, the ones `hiwm run` writes, the
+small ones shipped in the package (src/hiwm/assets/<task>/, made by `hiwm run`), or built-in stand-ins
 (standins.py: built in code, nothing downloaded; for trying the controls, and the page says so).
 
 Whatever is opened must fit the task: a world model of another task or a policy with another action size
@@ -44,12 +44,12 @@ def load_models(task: str, policy: str | None = None, world_model: str | None = 
         path = given or default.format(task=task)
         shipped = Path(__file__).resolve().parent.parent / "assets" / task / ("policy" if load is load_policy else "world_model")
         if not given and not Path(path).is_dir() and shipped.is_dir():
-            path = str(shipped)  # small weights made by `hiwm demo` and shipped in the package
+            path = str(shipped)  # small weights made by `hiwm run` and shipped in the package
         if given or Path(path).is_dir():
             out += [load(path, device=device), str(path)]
         else:
             out += [build(task), "builtin"]  # raises (one line) where no stand-in can exist
-            log.warning("no checkpoint at %s: using a built-in stand-in (train one with `hiwm demo --task %s`)", path, task)
+            log.warning("no checkpoint at %s: using a built-in stand-in (train one with `hiwm run --task %s`)", path, task)
     models = Models(policy=out[0], world_model=out[2], policy_path=out[1], world_model_path=out[3])
     check_models(task, models)
     return models

@@ -2,7 +2,7 @@
 
 * :func:`builtin_policy`: an untrained tiny diffusion policy whose normalisation spans the task's action
   box (its actions are noise inside the box).
-* :func:`builtin_world_model`: an ensemble world model (the same kind `hiwm demo` trains, over the task's
+* :func:`builtin_world_model`: an ensemble world model (the same kind `hiwm run` trains, over the task's
   scene codec) that follows one hand-written rule: the agent moves ``gain`` of the way to the commanded
   action each step (every action dim: for a gripper also its height and grasp), nothing else moves.
   Members use 0.9, 1.0 and 1.1 times the gain, so the spread (uncertainty) grows with the commanded jump.
@@ -89,7 +89,7 @@ def builtin_world_model(task: str, seed: int = 0, gain: float = 0.5) -> WorldMod
     spec = task_class(task).spec_
     if task not in SCENE_CODECS:
         raise HiwmError(f"no world model for {task} yet and no built-in stand-in (the ensemble world model has no scene "
-                        f"codec for it): pass --world-model DIR, or train one with `hiwm demo --task {task}`")
+                        f"codec for it): pass --world-model DIR, or train one with `hiwm run --task {task}`")
     if not action_layout(spec).agent_is_action:
         raise HiwmError(f"no built-in world model for {task}: its agent state is not in action coordinates; "
                         f"pass --world-model DIR")

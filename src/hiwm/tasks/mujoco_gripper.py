@@ -233,7 +233,7 @@ class GripperTask(Task, abc.ABC):
         self._steps += 1
         info = self.info()
         truncated = self._steps >= self.spec_.max_steps
-        return self._obs(), info["progress"], info["success_95"], truncated, info
+        return self._obs(), info["progress"], info["terminal_success"], truncated, info
 
     def _grasp(self, close: bool) -> None:
         was_closed = self.d.userdata[0] >= 0.5

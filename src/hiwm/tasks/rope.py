@@ -72,13 +72,7 @@ SPEC = TaskSpec(
     scene_dim=SCENE_DIM,
     image_size=96,
     description="Route the rope through clip 1, then through clip 2.",
-    # demo: 20 demos from the framed sweep (reports/rope-route-diffusion-frame/sweep_frame.json), the policy in
-    # the route's frame, and a world model trained 6 000 steps (validation: Hi-WM 63% against 55% at 2 000); the
-    # recoveries, 3 corrections per line and fine-tuning lr its report was made with (Push-T's session-17 changes
-    # are not measured on the rope)
-    extra={"controls": GRIPPER_CONTROLS, "operator": OPERATOR_DEFAULTS,
-           "demo": {"demos": 20, "policy": {"frame": "rope-route"}, "wm_steps": 6000, "recoveries": True,
-                    "finetune_lr": 1e-3 / 3, "operator": {"max_corrections": 3}}},
+    extra={"controls": GRIPPER_CONTROLS, "operator": OPERATOR_DEFAULTS},
 )
 
 

@@ -70,10 +70,7 @@ SPEC = TaskSpec(
     scene_dim=SCENE_DIM,
     image_size=96,
     description="Fold the towel in half along a diagonal, one corner onto the opposite one.",
-    # demo: 10 demos, the sweep's rule (reports/towel-fold-diffusion-state); the recoveries, 3 corrections per
-    # line and fine-tuning lr its report was made with (Push-T's session-17 changes are not measured here)
-    extra={"controls": GRIPPER_CONTROLS, "operator": OPERATOR_DEFAULTS,
-           "demo": {"demos": 10, "recoveries": True, "finetune_lr": 1e-3 / 3, "operator": {"max_corrections": 3}}},
+    extra={"controls": GRIPPER_CONTROLS, "operator": OPERATOR_DEFAULTS},
 )
 
 

@@ -2,7 +2,7 @@
 
     env.reset(seeds) -> obs           obs: dict of (N, D) arrays (plus (N, S, S, 3) images if asked)
     env.step(actions) -> obs, info    actions (N, A); info: progress (N,), is_success (N,),
-                                      success_95 (N,), uncertainty (N,) (0 for a simulator)
+                                      terminal_success (N,), uncertainty (N,) (0 for a simulator)
     env.images = True                 ask for ``observation.image`` from the next reset on (the runner
                                       sets it from the policy's input features)
 
@@ -18,7 +18,7 @@ import numpy as np
 from hiwm.tasks.base import IMAGE_KEY, Task, check_action
 from hiwm.tasks.registry import TASKS
 
-GYM_SUCCESS_KEY = "success_95"
+GYM_SUCCESS_KEY = "terminal_success"
 
 
 class VecEnv(Protocol):

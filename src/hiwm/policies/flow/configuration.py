@@ -24,9 +24,8 @@ class FlowConfig(PolicyConfig):
     (or the velocity field), integrated from noise (t = 1) to actions (t = 0) in ``num_inference_steps`` Euler steps.
 
     Sized for 2 CPU cores: d_model 128, 6 layers, 4 heads. The defaults are what made it usable on Push-T from
-    40 demonstrations (reports/pusht-flow-state, validation seeds: pi0's own choices -- velocity, time mixed into
-    the tokens, Beta(1.5, 1) times, 2 layers -- reached 3-7%; with 4 layers, sample prediction 16%, adaptive
-    conditioning 17%, uniform times 20%, causal actions 24%, dropout 0.1 26%; 6 layers 43%).
+    40 demonstrations, where pi0's own choices (velocity, time mixed into the tokens, Beta(1.5, 1) times) were
+    not (the sweep is in reports/pusht-flow-state).
     Training times t are Beta(time_beta_alpha, time_beta_beta) scaled into [time_min, 1]; alpha > beta
     puts more weight on noisy t (pi0 uses Beta(1.5, 1)); the default Beta(1, 1) is uniform.
     """

@@ -27,10 +27,10 @@ from torch import nn
 from hiwm.policies.base import Policy, initial_noise, masked_mse
 from hiwm.policies.flow.configuration import FlowConfig
 from hiwm.policies.flow.transformer import KV, PrefixTransformer
+from hiwm.policies.registry import POLICIES
 
 # What the observation part contributes to every integration step: the prefix cache, the modulating vector.
 ObsContext = tuple[list[KV], torch.Tensor | None]
-from hiwm.policies.registry import POLICIES
 
 # Periods of the time embedding's sinusoids, log-spaced (pi0's choice for t in [0, 1]).
 MIN_PERIOD, MAX_PERIOD = 4e-3, 4.0

@@ -134,7 +134,7 @@ class EnsembleWorldModel(WorldModel):
     def _numpy_net(self) -> NumpyEnsemble:
         """The network rearranged for the CPU inference path (numpy_net.py; rebuilt after any change)."""
         if getattr(self, "_np_cache", None) is None:
-            self._np_cache = NumpyEnsemble([(l.weight, l.bias) for l in self.net], self.in_mean, self.in_std,
+            self._np_cache = NumpyEnsemble([(layer.weight, layer.bias) for layer in self.net], self.in_mean, self.in_std,
                                            self.out_std)
         return self._np_cache
 
