@@ -145,11 +145,11 @@ def parse_text(hint, texts: list[str], name: str):
 
 # ------------------------------------------------------------------ resolve ----
 def resolve(task: str | None = None, quick: bool = False, config_file: str | Path | None = None,
-            overrides: dict[str, list[str]] | None = None, preset: str | None = None,
+            overrides: dict[str, list[str]] | None = None, preset: str | None = None, config: dict | None = None,
             **top: Any) -> RunConfig:
-    """The effective config. ``preset`` None: the task's own preset, where one ships. ``top``: top-level values
-    given as their own options (seed, device); None means not given."""
-    file = load_config_file(config_file) if config_file else {}
+    """The effective config. ``preset`` None: the task's own preset, where one ships. ``config``: a config tree
+    taken as a file's. ``top``: top-level values given as their own options (seed, device); None: not given."""
+    file = merge(load_config_file(config_file) if config_file else {}, config or {})
     task = task or file.get("task") or RunConfig.task
     defaults = RunConfig()  # each family section starts as its default type; a preset may change it
     tree: dict = {"policy": {"type": defaults.policy.type}, "world_model": {"type": defaults.world_model.type}}

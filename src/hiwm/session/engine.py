@@ -39,14 +39,17 @@ from hiwm.tasks.base import IMAGE_KEY, check_action
 log = logging.getLogger(__name__)
 
 
-def policy_observation(policy, task, obs: dict) -> dict[str, torch.Tensor]:
+def policy_observation(policy, task, obs: dict, world_model=None, wm_state=None) -> dict[str, torch.Tensor]:
     """One node's observation (key -> (D,)) -> the policy's inputs as a batch of one (key -> (1, ...)).
 
-    When the policy takes images and the observation has none (a world-model prediction), the frame is
-    rendered from the observation's scene.
+    When the policy takes images and the observation has none (a world-model prediction), the frame is the
+    one the world model predicts for ``wm_state`` (a kind that models pixels), else drawn from the observation's
+    scene (what a camera would show there).
     """
     if IMAGE_KEY in policy.config.input_features and IMAGE_KEY not in obs:
-        obs = {**obs, IMAGE_KEY: task.render_scene(task.scene_of(obs), task.spec_.image_size)}
+        frame = world_model.frame(wm_state) if world_model is not None else None
+        frame = task.render_scene(task.scene_of(obs), task.spec_.image_size) if frame is None else frame[0]
+        obs = {**obs, IMAGE_KEY: frame}
     return {k: v[None] for k, v in policy.input_tensors(obs).items()}
 
 
@@ -167,7 +170,7 @@ class Session:
         self.machine.next_phase(Event.STEP)
         node = self.node
         gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + len(self.tree))
-        obs = policy_observation(self.policy, self.task, node.obs)
+        obs = policy_observation(self.policy, self.task, node.obs, self.wm, node.wm_state)
         action, pstate = self.policy.act(node.policy_state, obs, generator=gen)
         action = action[0].detach().cpu().numpy().astype(np.float64)
         if not np.all(np.isfinite(action)):  # clipping would hide NaN weights as a policy stuck at a box corner
@@ -185,7 +188,7 @@ class Session:
         if action.ndim != 1:
             raise HiwmError(f"act takes one action of shape ({self.task.spec_.action_dim},), got {action.shape}")
         node = self.node
-        obs = policy_observation(self.policy, self.task, node.obs)
+        obs = policy_observation(self.policy, self.task, node.obs, self.wm, node.wm_state)
         pstate = self.policy.observe(node.policy_state, obs)  # history stays current; queued actions drop
         child = self._advance(action, pstate, source="operator", event=Event.ACT)
         self.operator_steps += 1

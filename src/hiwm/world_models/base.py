@@ -161,6 +161,11 @@ class WorldModel(torch.nn.Module, abc.ABC):
         judge is ~10-20% of a batch-1 step).
         """
 
+    def frame(self, state: WorldModelState) -> np.ndarray | None:
+        """The camera frame (B, S, S, 3) uint8 this model predicts for ``state``; None for a kind that does not
+        model pixels (a frame is then drawn from its predicted scene)."""
+        return None
+
     def observation_for_seed(self, seed: int) -> dict:
         """The first observation of ``seed``'s initial state (the "first camera frame"): (D,) arrays."""
         return self.task.observe(self.task.initial_scene(int(seed)))
