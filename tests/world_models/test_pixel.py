@@ -107,3 +107,7 @@ def test_a_scripted_operator_session_completes_with_the_simulator_unusable(pusht
     cfg = OperatorConfig(horizon=3, rollback=2, branches=2, budget=6, disagree=0.0, patience=1, warmup=2)
     cost = run_campaign(policy, pusht, [20_000], tmp_path, cfg, progress=False, max_steps=12)
     assert cost["operator_steps"] == 6 and cost["robot_steps"] == 0 and cost["sessions"] == 1
+    from hiwm.data import LeRobotDataset
+
+    ep = LeRobotDataset(tmp_path / "corrections").episode(0)  # the frames the operator saw are exported
+    assert ep[IMAGE_KEY].shape == (len(ep["action"]), 96, 96, 3) and ep[IMAGE_KEY].std() > 0

@@ -68,7 +68,7 @@ def run_campaign(policy, world_model, seeds: list[int], out_dir: str | Path, con
                                 log_path=log_path, meta={"initial_seed": s})
         operator.run(session)
         export_branches(session.tree, exportable_branches(session.tree), data_root, task.spec_,
-                        world_model.checkpoint_id(), session=str(s), meta={"initial_seed": s})
+                        world_model.checkpoint_id(), session=str(s), meta={"initial_seed": s}, world_model=world_model)
         session.log.close()
         delta = {k: getattr(operator.stats, k) - getattr(before, k) for k in asdict(before)}
         for k, v in delta.items():

@@ -19,29 +19,31 @@ import numpy as np
 
 from hiwm.data import DatasetWriter, LeRobotDataset, standard_features
 from hiwm.session.tree import RolloutTree
-from hiwm.tasks.base import ENV_KEY, STATE_KEY, TaskSpec
+from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY, TaskSpec
 
 log = logging.getLogger(__name__)
 
 
-def correction_features(spec: TaskSpec) -> dict:
+def correction_features(spec: TaskSpec, image_size: int | None = None) -> dict:
     """Standard features plus ``on_branch``: the frame's step belongs to the exported branch itself
     (False for the prefix it shares with its ancestors), so training can count each step once; and
     ``next.uncertainty``: the world model's own uncertainty figure for the step (ensemble disagreement;
     0 in the simulator), so imagined outcomes can be judged by how far the model was trusted."""
-    f = standard_features(spec.agent_dim, spec.action_dim, env_dim=spec.env_dim)
+    f = standard_features(spec.agent_dim, spec.action_dim, env_dim=spec.env_dim, image_size=image_size)
     f["on_branch"] = {"dtype": "bool", "shape": (1,), "names": None}
     f["next.uncertainty"] = {"dtype": "float32", "shape": (1,), "names": None}
     return f
 
 
-def branch_frames(tree: RolloutTree, branch_id: int, wm_checkpoint: str) -> dict[str, np.ndarray]:
-    """Columns (T,) / (T, D) for the path root -> leaf of ``branch_id`` (T = leaf depth)."""
+def branch_frames(tree: RolloutTree, branch_id: int, wm_checkpoint: str, world_model=None) -> dict[str, np.ndarray]:
+    """Columns (T,) / (T, D) for the path root -> leaf of ``branch_id`` (T = leaf depth); with a ``world_model``
+    that models pixels, also the frames it predicted at each node (T, S, S, 3), what the operator saw."""
     path = tree.path(tree.branch(branch_id).leaf)
     if len(path) < 2:
         return {}
     src, dst = path[:-1], path[1:]
-    return {
+    frames = None if world_model is None else world_model.frame(type(src[0].wm_state).cat([n.wm_state for n in src]))
+    return ({} if frames is None else {IMAGE_KEY: frames}) | {
         STATE_KEY: np.stack([n.obs[STATE_KEY] for n in src]).astype(np.float32),
         ENV_KEY: np.stack([n.obs[ENV_KEY] for n in src]).astype(np.float32),
         "action": np.stack([n.action for n in dst]).astype(np.float32),
@@ -84,7 +86,7 @@ def correction_episodes(roots, outcomes: bool = True) -> list[dict]:
     for root in [roots] if isinstance(roots, (str, bytes)) or hasattr(roots, "__fspath__") else roots:
         ds = LeRobotDataset(root)
         for i in range(ds.num_episodes):
-            ep = ds.episode(i, decode_images=False)
+            ep = ds.episode(i)  # frames decoded: an image policy trains on what the model showed
             own = np.asarray(ep.get("on_branch", np.ones(len(ep["action"]), bool)), bool)
             mask = ep["intervention"] & own
             # where the branch's own learning starts: its first corrective step, or, for a policy continuation
@@ -112,7 +114,7 @@ def exported_leaves(root: str | Path, session: str) -> set[tuple[int, int]]:
 
 
 def export_branches(tree: RolloutTree, branch_ids: list[int], root: str | Path, spec: TaskSpec,
-                    wm_checkpoint: str, session: str, meta: dict | None = None) -> list[dict]:
+                    wm_checkpoint: str, session: str, meta: dict | None = None, world_model=None) -> list[dict]:
     """Append each branch (root -> leaf path, see session/export.py) as one episode at ``root``.
 
     Creates the dataset with ``correction_features(spec)`` if needed. Returns one record per episode
@@ -123,13 +125,14 @@ def export_branches(tree: RolloutTree, branch_ids: list[int], root: str | Path, 
     todo = [b for b in branch_ids if (b, tree.branch(b).leaf) not in done]
     if not todo:
         return []
-    writer = DatasetWriter.open(root) if (root / "meta" / "info.json").is_file() else \
-        DatasetWriter.create(root, fps=spec.fps, features=correction_features(spec))
+    pixels = world_model is not None and world_model.frame(tree.get(0).wm_state) is not None
+    writer = DatasetWriter.open(root) if (root / "meta" / "info.json").is_file() else DatasetWriter.create(
+        root, fps=spec.fps, features=correction_features(spec, world_model.config.image_size if pixels else None))
     out = []
     try:
         for b in todo:
             branch = tree.branch(b)
-            frames = branch_frames(tree, b, wm_checkpoint)
+            frames = branch_frames(tree, b, wm_checkpoint, world_model if pixels else None)
             if not frames:
                 continue
             # a dataset begun before a column existed (``next.uncertainty``) keeps its own columns

@@ -319,7 +319,8 @@ class Studio:
         if not kept:
             raise HiwmError("no kept branch to export: keep a branch first")
         records = export_branches(s.tree, kept, self.dataset_root, self.spec, self.models.world_model.checkpoint_id(),
-                                  self.session_id, meta={"initial_seed": self.cfg.initial_seed, "operator": "studio"})
+                                  self.session_id, meta={"initial_seed": self.cfg.initial_seed, "operator": "studio"},
+                                  world_model=self.models.world_model)
         self.exports.extend(records)
         return records
 
@@ -402,9 +403,14 @@ class Studio:
         }
 
     def _frame(self, node: Node) -> str:
-        """The world model's predicted scene at ``node`` as a base64 PNG (frame_size x frame_size)."""
-        scene = np.clip(np.nan_to_num(self.task.scene_of(node.obs), nan=0.0), -1e4, 1e4)  # a diverged model still draws
-        img = self.task.render_scene(scene, self.cfg.frame_size)
+        """What the world model predicts at ``node`` as a base64 PNG (frame_size x frame_size): the frame itself for
+        a kind that models pixels, else a drawing of its predicted scene."""
+        frame = self.models.world_model.frame(node.wm_state)
+        if frame is not None:
+            img = cv2.resize(frame[0], (self.cfg.frame_size, self.cfg.frame_size), interpolation=cv2.INTER_LINEAR)
+        else:
+            scene = np.clip(np.nan_to_num(self.task.scene_of(node.obs), nan=0.0), -1e4, 1e4)  # a diverged model draws
+            img = self.task.render_scene(scene, self.cfg.frame_size)
         ok, png = cv2.imencode(".png", np.ascontiguousarray(img[..., ::-1]))
         if not ok:
             raise HiwmError("could not encode the frame as PNG")
