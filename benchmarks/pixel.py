@@ -20,17 +20,7 @@ import torch
 
 from hiwm.world_models import PixelConfig, PixelWorldModel, load_world_model
 from hiwm.world_models.pixel.fit import AutoencoderStage, DecoderStage, DynamicsStage, PerceptionStage
-
-
-def _timeit(fn, repeat: int, warmup: int = 3) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
+from run import _timeit  # benchmarks/run.py, beside this script
 
 
 def stepping(wm, batch: int, repeat: int) -> float:

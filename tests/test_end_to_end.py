@@ -77,3 +77,24 @@ def test_whole_loop_on_a_deformable_task(tmp_path):
     assert 0.0 <= acc["expert_in_model"]["success"] <= 1.0
     report = write_report(results, tmp_path / "report", "test").read_text()
     assert "object_mm (model)" in report and "expert episodes only" in report and "Real HG-DAgger" in report
+
+
+def test_whole_loop_on_the_pixel_world_model_with_an_image_policy(tmp_path):
+    """Push-T with the pixel world model and a policy that sees frames: every stage runs on the model's own frames,
+    and the corrections and WM-CL's kept rollouts hold the frames the policy and the operator saw."""
+    from hiwm.data import LeRobotDataset
+    from hiwm.tasks.base import IMAGE_KEY
+
+    run = tmp_path / "run"
+    argv = ["run", "--quick", "--out", str(run), "--no-progress", "--world_model.type", "pixel",
+            "--world_model.widths", "8", "8", "8", "--world_model.perception_labels", "100",
+            "--policy.input_features", "state", "image", "--policy.image_size", "32", "--policy.image_width", "4",
+            "--wm_cl.rollouts", "6"]
+    assert main(argv) == 0
+    results = json.loads((run / "report" / "results.json").read_text())
+    assert results["world_model"] == "pixel" and set(results["methods"]) == {"base", "wm_cl", "hiwm"}
+    assert results["cost"]["hiwm"]["robot_steps"] == 0 and results["cost"]["hiwm"]["operator_steps"] > 0
+    corrections = LeRobotDataset(run / "hiwm" / "corrections")
+    assert IMAGE_KEY in corrections.features and corrections.episode(0)[IMAGE_KEY].shape[1:] == (96, 96, 3)
+    kept = LeRobotDataset(run / "wm_cl" / "kept")
+    assert kept.num_episodes == 0 or IMAGE_KEY in kept.features

@@ -35,7 +35,7 @@ from hiwm.stages import (SEED_OFFSET, SEEDS, collect_episodes, correction_window
                          evaluation_seeds, finetune_policy, policy_windows, run_correction_campaign,
                          train_base_policy, train_world_model)
 from hiwm.tasks import task_class
-from hiwm.tasks.base import ENV_KEY, STATE_KEY
+from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY
 from hiwm.tasks.vector import SimVecEnv
 from hiwm.world_models import WorldModelVecEnv, load_world_model
 
@@ -129,7 +129,9 @@ class Pipeline:
                                                     seed=self.cfg.seed + SEED_OFFSET["wm_cl"], record=True,
                                                     progress=self.progress, desc="wm-cl rollouts"))
         spec = self.task.spec_
-        feats = standard_features(spec.agent_dim, spec.action_dim, env_dim=spec.env_dim)
+        frames = bool(res.episodes) and "obs_image" in res.episodes[0]  # kept as the policy saw them
+        feats = standard_features(spec.agent_dim, spec.action_dim, env_dim=spec.env_dim,
+                                  image_size=res.episodes[0]["obs_image"].shape[1] if frames else None)
         if root.exists():
             shutil.rmtree(root)
         with DatasetWriter.create(root, fps=spec.fps, features=feats) as writer:
@@ -141,6 +143,7 @@ class Pipeline:
                 T = int(np.argmax(ep["success"])) + 1
                 ep = {k: v[:T] for k, v in ep.items() if k != "scene"}
                 writer.add_episode({STATE_KEY: ep["obs_state"], ENV_KEY: ep["obs_env"], "action": ep["action"],
+                                    **({IMAGE_KEY: ep["obs_image"]} if frames else {}),
                                     "next.reward": ep["progress"], "next.success": ep["success"],
                                     "source": np.full(T, "policy", dtype=object),
                                     "wm_checkpoint": np.full(T, wm.checkpoint_id(), dtype=object)},

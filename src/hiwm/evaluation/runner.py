@@ -46,8 +46,8 @@ def rollout(env: VecEnv, policy, seeds: list[int], max_steps: int, seed: int = 0
     """Roll ``policy`` out in ``env`` from the initial states of ``seeds``.
 
     record: keep per-episode columns (``observation.state`` (T, D), ``observation.environment_state``,
-    ``action`` (T, A), ``scene`` (T+1, D_scene), ``progress`` (T,), ``success`` (T,), ``uncertainty`` (T,)) up to the
-    episode's end, for datasets and videos.
+    ``action`` (T, A), ``scene`` (T+1, D_scene), ``progress`` (T,), ``success`` (T,), ``uncertainty`` (T,), and
+    ``obs_image`` (T, S, S, 3) when the policy sees frames) up to the episode's end, for datasets and videos.
     """
     n = len(seeds)
     env.images = IMAGE_KEY in policy.config.input_features
@@ -61,7 +61,7 @@ def rollout(env: VecEnv, policy, seeds: list[int], max_steps: int, seed: int = 0
     steps = np.zeros(n, int)
     active = np.ones(n, bool)
     rec = [{"obs_state": [], "obs_env": [], "action": [], "scene": [env.scenes()[i].copy()], "progress": [],
-            "success": [], "uncertainty": []} for i in range(n)] if record else []
+            "success": [], "uncertainty": [], **({"obs_image": []} if env.images else {})} for i in range(n)] if record else []
     bar = tqdm(range(max_steps), desc=desc, disable=not progress, leave=False)
     for _ in bar:
         policy_obs = policy.input_tensors(obs)
@@ -80,6 +80,8 @@ def rollout(env: VecEnv, policy, seeds: list[int], max_steps: int, seed: int = 0
                 r = rec[i]
                 r["obs_state"].append(prev_obs[STATE_KEY][i])
                 r["obs_env"].append(prev_obs[ENV_KEY][i])
+                if env.images:  # the frame the policy saw (a pixel world model's own)
+                    r["obs_image"].append(prev_obs[IMAGE_KEY][i])
                 r["action"].append(actions[i])
                 r["scene"].append(scenes[i].copy())
                 r["progress"].append(info["progress"][i])

@@ -42,6 +42,7 @@ class FrameData:
     env: torch.Tensor
     first: np.ndarray
     starts: np.ndarray
+    latents: torch.Tensor | None = None  # (N, C, L, L) normalized, once the encoder is trained (encoded once)
 
 
 def frame_data(datasets: list[LeRobotDataset], task_name: str, size: int, h: int, k: int) -> FrameData:
@@ -87,7 +88,10 @@ class Windows:
         into = torch.where(torch.from_numpy(hist > first[:, None])[..., None], self.d.actions[np.maximum(hist - 1, 0)],
                            self.rest(agents[:, :self.h]))
         taken = self.d.actions[t[:, None] + np.arange(self.k)]
-        return {"frames": self.d.frames[idx], "agents": agents, "actions": torch.cat([into, taken], dim=1)}
+        out = {"frames": self.d.frames[idx], "agents": agents, "actions": torch.cat([into, taken], dim=1)}
+        if self.d.latents is not None:
+            out["latents"] = self.d.latents[idx]
+        return out
 
 
 def _weighted_mse(pred: torch.Tensor, target: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
@@ -122,8 +126,11 @@ def _rollout(model, batch, noise: float):
     predicted agents (k, B, D), target latents (B, h + k, C, L, L))."""
     h = model.config.n_hist
     f = batch["frames"]
-    with torch.no_grad():
-        target = model.encode(f.flatten(0, 1)).unflatten(0, f.shape[:2])
+    if "latents" in batch:
+        target = batch["latents"]
+    else:
+        with torch.no_grad():
+            target = model.encode(f.flatten(0, 1)).unflatten(0, f.shape[:2])
     zn = target[:, :h] + noise * torch.randn_like(target[:, :h])
     agents, actions = batch["agents"][:, :h], batch["actions"][:, :h]
     members, preds = [], []
@@ -185,12 +192,14 @@ def _set_stats(model, data: FrameData, labeled: np.ndarray) -> None:
 
 
 @torch.no_grad()
-def _set_latent_stats(model, data: FrameData, gen: torch.Generator) -> None:
+def _encode_all(model, data: FrameData, gen: torch.Generator) -> FrameData:
+    """The latents' normalization from 2 048 frames, then every frame encoded once (the later stages' targets)."""
     idx = torch.randint(len(data.frames), (min(2048, len(data.frames)),), generator=gen)
-    x = data.frames[idx].permute(0, 3, 1, 2).float() / 255.0
-    z = torch.cat([model.encoder(c) for c in x.split(256)])
+    z = torch.cat([model.encoder(c.permute(0, 3, 1, 2).float() / 255.0) for c in data.frames[idx].split(256)])
     model.z_mean.copy_(z.mean((0, 2, 3)))
     model.z_std.copy_(z.std((0, 2, 3)).clamp_min(1e-3))
+    model.eval()
+    return replace(data, latents=torch.cat([model.encode(c) for c in data.frames.split(512)]))
 
 
 def _labeled_sampler(data: FrameData, labeled: np.ndarray):
@@ -250,7 +259,7 @@ def fit_pixel_model(cls, config, datasets: list[LeRobotDataset], train_cfg: Trai
     summary, start = {"stages": {}, "frames": len(data.frames), "labeled": len(labeled)}, time.perf_counter()
     for i, (name, (stage_cls, parts, sample, batch)) in enumerate(zip(STAGES, plan)):
         if name == "dynamics":
-            _set_latent_stats(model, data, gen)
+            windows.d = _encode_all(model, data, gen)
         stage = stage_cls(model, parts, background)
         cfg = replace(train_cfg, steps=int(steps[i]), batch_size=batch, seed=train_cfg.seed + i, ema_decay=None,
                       warmup_steps=min(train_cfg.warmup_steps, int(steps[i]) // 10))

@@ -38,12 +38,12 @@ class PixelConfig(WorldModelConfig):
     type: str = "pixel"
     task: str = "pusht"
     image_size: int = 96
-    widths: tuple[int, ...] = (32, 64, 64)  # encoder convolutions (the decoder mirrors them); latent side S / 8
+    widths: tuple[int, ...] = (16, 32, 64)  # channels at S/2, S/4, S/8 (the decoder mirrors them); latent side S / 8
     latent_channels: int = 8
     n_hist: int = 3  # latents the dynamics sees
     members: int = 3  # dynamics ensemble: its disagreement is the uncertainty
-    dynamics_width: int = 64
-    dilations: tuple[int, ...] = (1, 2, 4, 1)
+    dynamics_width: int = 48
+    dilations: tuple[int, ...] = (1, 2, 4)
     agent_hidden: int = 128
     perception_width: int = 16
     rollout_steps: int = 6  # open-loop steps per training window (dynamics and decoder stages)

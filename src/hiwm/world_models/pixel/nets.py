@@ -17,34 +17,34 @@ def _norm(ch: int) -> nn.GroupNorm:
 
 
 class Encoder(nn.Module):
-    """frame (B, 3, S, S) -> latent (B, C, S/8, S/8): three stride-2 convolutions."""
+    """frame (B, 3, S, S) -> latent (B, C, S/8, S/8). The first halving is a space-to-depth reshuffle, so no
+    convolution runs at the full resolution (what keeps a CPU step in milliseconds)."""
 
     def __init__(self, widths: tuple[int, ...], latent: int):
         super().__init__()
-        layers, ch = [], 3
-        for w in widths:
-            layers += [nn.Conv2d(ch, w, 4, stride=2, padding=1), _norm(w), nn.SiLU(),
-                       nn.Conv2d(w, w, 3, padding=1), _norm(w), nn.SiLU()]
-            ch = w
-        layers.append(nn.Conv2d(ch, latent, 1))
-        self.net = nn.Sequential(*layers)
+        w0, w1, w2 = widths
+        self.net = nn.Sequential(
+            nn.PixelUnshuffle(2), nn.Conv2d(12, w0, 3, padding=1), _norm(w0), nn.SiLU(),
+            nn.Conv2d(w0, w1, 4, stride=2, padding=1), _norm(w1), nn.SiLU(),
+            nn.Conv2d(w1, w2, 4, stride=2, padding=1), _norm(w2), nn.SiLU(),
+            nn.Conv2d(w2, w2, 3, padding=1), _norm(w2), nn.SiLU(), nn.Conv2d(w2, latent, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
 class Decoder(nn.Module):
-    """latent (B, C, L, L) -> frame (B, 3, 8L, 8L) in [0, 1]."""
+    """latent (B, C, L, L) -> frame (B, 3, 8L, 8L) in [0, 1]; the last doubling is a depth-to-space reshuffle."""
 
     def __init__(self, widths: tuple[int, ...], latent: int):
         super().__init__()
-        ws = list(reversed(widths))
-        layers = [nn.Conv2d(latent, ws[0], 3, padding=1), _norm(ws[0]), nn.SiLU()]
-        for w_in, w_out in zip(ws, [*ws[1:], ws[-1]]):
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w_in, w_out, 3, padding=1), _norm(w_out),
-                       nn.SiLU(), nn.Conv2d(w_out, w_out, 3, padding=1), _norm(w_out), nn.SiLU()]
-        layers.append(nn.Conv2d(ws[-1], 3, 3, padding=1))
-        self.net = nn.Sequential(*layers)
+        w0, w1, w2 = widths
+        self.net = nn.Sequential(
+            nn.Conv2d(latent, w2, 3, padding=1), _norm(w2), nn.SiLU(),
+            nn.Conv2d(w2, w2, 3, padding=1), _norm(w2), nn.SiLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w2, w1, 3, padding=1), _norm(w1), nn.SiLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w1, w0, 3, padding=1), _norm(w0), nn.SiLU(),
+            nn.Conv2d(w0, 12, 3, padding=1), nn.PixelShuffle(2))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(z))
@@ -104,21 +104,24 @@ class MLP(nn.Module):
 
 
 class Perception(nn.Module):
-    """frame (B, 3, S, S) -> the task's object state, normalized (B, D_env); coordinate channels let it place things."""
+    """frame (B, 3, S, S) -> the task's object state, normalized (B, D_env). Space-to-depth first, then stride-2
+    convolutions with coordinate channels, so it can place things to a fraction of a pixel."""
 
     def __init__(self, size: int, out: int, width: int):
         super().__init__()
-        ch, layers = 5, []
-        for w in (width, 2 * width, 4 * width, 4 * width):
+        ch, layers = 14, []
+        for w in (width, 2 * width, 4 * width):
             layers += [nn.Conv2d(ch, w, 3, stride=2, padding=1), _norm(w), nn.SiLU(), nn.Conv2d(w, w, 3, padding=1),
                        _norm(w), nn.SiLU()]
             ch = w
         self.conv = nn.Sequential(*layers)
         side = size // 16
         self.head = MLP(ch * side * side, out, 256, layers=1)
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+        half = size // 2
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, half), torch.linspace(-1, 1, half), indexing="ij")
         self.register_buffer("coords", torch.stack([xs, ys])[None], persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pixel_unshuffle(x, 2)
         x = torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], dim=1)
         return self.head(self.conv(x).flatten(1))
