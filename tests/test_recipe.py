@@ -30,6 +30,9 @@ def test_the_task_preset_holds_what_its_report_chose():
     assert rope.world_model_training.steps == 6000 and rope.finetune.recoveries
     assert towel.data.expert_episodes == 10 and towel.operator.max_corrections == 3
     assert resolve(task="pusht", preset="towel-fold").data.expert_episodes == 10
+    pixel = resolve(preset="pusht-pixel")  # a world-model kind's preset extends its task's
+    assert pixel.world_model.type == "pixel" and pixel.operator.max_corrections == 1 and pixel.finetune.lr == 5e-4
+    assert pixel.policy.input_features == ["observation.state", "observation.image"]
 
 
 def test_options_win_over_quick_and_the_preset_in_that_order():
@@ -42,10 +45,14 @@ def test_options_win_over_quick_and_the_preset_in_that_order():
     assert old.real_hg_dagger, "the options the reports quote still work"
 
 
-def test_a_new_backbone_keeps_only_the_settings_it_shares():
-    cfg = resolve(quick=True, overrides={"policy.type": ["flow"], "policy.n_layers": ["2"]})
-    assert cfg.policy.type == "flow" and cfg.policy.n_layers == 2 and cfg.policy.num_inference_steps == 3
+def test_a_new_backbone_keeps_only_the_settings_every_backbone_has():
+    cfg = resolve(task="rope-route", quick=True, overrides={"policy.type": ["flow"], "policy.n_layers": ["2"]})
+    assert cfg.policy.type == "flow" and cfg.policy.n_layers == 2 and cfg.policy.frame == "rope-route"
+    assert cfg.policy.num_inference_steps == 10, "the diffusion section's values do not leak into the flow's"
     assert not hasattr(cfg.policy, "down_dims")
+    from hiwm.recipe import as_dict  # a whole config file (every default written) changing the world-model kind
+    pixel = resolve(config=as_dict(resolve()), overrides={"world_model.type": ["pixel"]})
+    assert (pixel.world_model.members, pixel.world_model.n_hist) == (3, 3), "the pixel kind's own defaults"
     chain = resolve(task="rope-route", overrides={"world_model.type": ["chain"]})
     assert chain.world_model.type == "chain"
     with pytest.raises(HiwmError, match="unknown setting policy.down_dims"):

@@ -50,9 +50,31 @@ def _hold_until(page, key: str, js: str) -> None:
     page.keyboard.up(key)
 
 
-def test_person_corrects_in_the_browser_and_exports(tmp_path, policy):
-    # a stable stand-in world model (the tiny test one drifts off after a few dozen steps)
-    studio = make_studio(policy, builtin_world_model("pusht"), tmp_path / "session", autoplay=True, max_steps=300)
+def _correct_keep_and_export(page) -> None:
+    """Take over with a key, pause, roll back with the scrubber, branch, correct, keep it, discard the first, export."""
+    _wait(page, "document.body.dataset.frames > 5")  # frames arrive while the policy acts
+    assert _state(page, "acting") == "policy"
+    _hold(page, "KeyD", 0.6)  # a movement key takes over and corrects
+    _wait(page, "window.hiwm.state.acting === 'person' && window.hiwm.state.operator_steps >= 2")
+    page.keyboard.press("Space")  # pause
+    _wait(page, "window.hiwm.state.phase === 'paused'")
+    page.locator("#scrubber").fill("3")  # roll back to step 3 with the scrubber
+    _wait(page, "window.hiwm.state.depth === 3")
+    page.click("#branch")
+    _wait(page, "window.hiwm.state.branch === 1")
+    _hold(page, "KeyS", 0.5)  # correct on the new branch
+    _wait(page, "window.hiwm.state.acting === 'person' && window.hiwm.state.depth >= 5")
+    page.keyboard.press("Space")
+    _wait(page, "window.hiwm.state.phase === 'paused'")
+    page.keyboard.press("KeyK")  # keep this branch
+    _wait(page, "window.hiwm.branches.find(b => b.id === 1).keep === true")
+    page.click('button[data-discard="0"]')  # discard the first one
+    _wait(page, "window.hiwm.branches.find(b => b.id === 0).keep === false")
+    page.click("#export")
+    _wait(page, "document.querySelector('#export-status').dataset.episodes === '1'")
+
+
+def _in_the_browser(studio, tmp_path, drive) -> None:
     with LiveServer(studio) as srv, sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
@@ -60,40 +82,20 @@ def test_person_corrects_in_the_browser_and_exports(tmp_path, policy):
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(srv.url)
-            _wait(page, "document.body.dataset.frames > 5")  # frames arrive while the policy acts
-            assert _state(page, "acting") == "policy"
-
-            _hold(page, "KeyD", 0.6)  # a movement key takes over and corrects
-            _wait(page, "window.hiwm.state.acting === 'person' && window.hiwm.state.operator_steps >= 2")
-            page.keyboard.press("Space")  # pause
-            _wait(page, "window.hiwm.state.phase === 'paused'")
-
-            page.locator("#scrubber").fill("3")  # roll back to step 3 with the scrubber
-            _wait(page, "window.hiwm.state.depth === 3")
-            page.click("#branch")
-            _wait(page, "window.hiwm.state.branch === 1")
-            _hold(page, "KeyS", 0.5)  # correct on the new branch
-            _wait(page, "window.hiwm.state.acting === 'person' && window.hiwm.state.depth >= 5")
-            page.keyboard.press("Space")
-            _wait(page, "window.hiwm.state.phase === 'paused'")
-
-            page.keyboard.press("KeyK")  # keep this branch
-            _wait(page, "window.hiwm.branches.find(b => b.id === 1).keep === true")
-            page.click('button[data-discard="0"]')  # discard the first one
-            _wait(page, "window.hiwm.branches.find(b => b.id === 0).keep === false")
-            page.click("#export")
-            _wait(page, "document.querySelector('#export-status').dataset.episodes === '1'")
+            drive(page)
             page.screenshot(path=str(tmp_path / "studio.png"))
             assert not errors, errors
         finally:
             browser.close()
 
+
+def _check_export(studio, tmp_path) -> dict:
     tree = studio.session.tree
     kept = tree.branches[1]
     want = branch_frames(tree, 1, studio.models.world_model.checkpoint_id())
     ds = LeRobotDataset(studio.dataset_root)
     assert ds.num_episodes == 1
-    ep = ds.episode(0, decode_images=False)
+    ep = ds.episode(0)
     assert len(ep["action"]) == tree.get(kept.leaf).depth == len(want["action"])
     for k in ("action", "observation.state", "intervention", "node_id", "branch_id", "source"):
         assert np.array_equal(ep[k], want[k]), k
@@ -101,6 +103,44 @@ def test_person_corrects_in_the_browser_and_exports(tmp_path, policy):
     assert own and all(n.intervention for n in own), "every step of the kept branch was a correction"
     assert ep["intervention"].sum() == sum(n.intervention for n in tree.path(kept.leaf))
     assert (tmp_path / "studio.png").stat().st_size > 10_000
+    return ep
+
+
+def test_person_corrects_in_the_browser_and_exports(tmp_path, policy):
+    # a stable stand-in world model (the tiny test one drifts off after a few dozen steps)
+    studio = make_studio(policy, builtin_world_model("pusht"), tmp_path / "session", autoplay=True, max_steps=300)
+    _in_the_browser(studio, tmp_path, _correct_keep_and_export)
+    _check_export(studio, tmp_path)
+
+
+def test_person_corrects_on_the_pixel_model_s_own_frames(tmp_path, policy):
+    """The studio on a pixel world model: the page shows the model's generated frames (not a drawing of a state),
+    and the exported corrections hold those frames."""
+    import base64
+
+    import cv2
+
+    from hiwm.data.collect import collect
+    from hiwm.training import TrainConfig
+    from hiwm.world_models import PixelConfig, PixelWorldModel
+
+    play = collect("pusht", "play", 2, tmp_path / "play", 100, progress=False, max_steps=12)
+    cfg = PixelConfig(widths=(8, 8, 8), latent_channels=4, members=2, dynamics_width=8, dilations=(1,),
+                      perception_width=4, rollout_steps=2, perception_labels=20)
+    wm, _ = PixelWorldModel.fit(cfg, [play], TrainConfig(steps=4, batch_size=8, warmup_steps=1, ema_decay=None),
+                                progress=False)
+    studio = make_studio(policy, wm, tmp_path / "session", autoplay=True, max_steps=300)
+    _in_the_browser(studio, tmp_path, _correct_keep_and_export)
+    ep = _check_export(studio, tmp_path)
+    nodes = [studio.session.tree.get(int(i)) for i in ep["node_id"]]
+    want = np.concatenate([wm.frame(n.wm_state) for n in nodes])
+    # the frames the person saw, exported (decoded as one batch: float rounding may move a value by one level)
+    assert ep["observation.image"].shape == want.shape
+    assert np.abs(ep["observation.image"].astype(int) - want.astype(int)).max() <= 1
+    shown = cv2.imdecode(np.frombuffer(base64.b64decode(studio._frame(nodes[-1])), np.uint8), cv2.IMREAD_COLOR)
+    size = studio.cfg.frame_size
+    expected = cv2.resize(want[-1], (size, size), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(shown[..., ::-1].astype(int) - expected.astype(int)).max() <= 1, "the page gets the model's frame"
 
 
 def test_person_drives_the_gripper_with_height_and_grasp_keys(tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ LABELS = {"base": "Base", "wm_cl": "WM-CL", "hiwm": "Hi-WM", "real_hg_dagger": "
 
 
 def table(results: dict) -> str:
-    rows = ["| method | simulator success | 95% CI | sim @0.95 | world-model success |", "| --- | --- | --- | --- | --- |"]
+    rows = ["| method | simulator success | 95% CI | terminal success (sim) | world-model success |", "| --- | --- | --- | --- | --- |"]
     for name, m in results["methods"].items():
         lo, hi = m["sim_ci95"]
         wm = f"{100 * m['wm_success']:.0f}%" if "wm_success" in m else "-"

@@ -16,7 +16,6 @@ data it collects itself with the task's preset, then measures:
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import logging
 import platform
@@ -58,7 +57,7 @@ def datasets(cfg: RunConfig, run: Path | None, out: Path, progress: bool) -> lis
             for kind, folder in (("expert", "demos"), ("play", "play"))]
 
 
-def perception_errors(wm, episodes: list, labels: list[int], data, cfg: RunConfig, progress: bool) -> dict:
+def perception_errors(wm, load, episodes: list, labels: list[int], data, cfg: RunConfig, progress: bool) -> dict:
     """The head's error on real held-out frames, as trained (``perception_labels``) and retrained on each count."""
     scenes = np.concatenate([s for s, _ in episodes])
     frames = torch.as_tensor(np.stack([wm.task.render_scene(s, wm.config.image_size) for s in scenes]))
@@ -75,7 +74,7 @@ def perception_errors(wm, episodes: list, labels: list[int], data, cfg: RunConfi
                      batch_size=cfg.world_model_training.batch_size, lr=cfg.world_model_training.lr,
                      seed=cfg.seed + SEED_OFFSET["world_model"], warmup_steps=50, device=cfg.device)
     for n in labels:
-        model = copy.deepcopy(wm)
+        model = load()  # a fresh copy of the trained model, its head retrained
         n = n or len(data.frames)
         summary = retrain_perception(model, data, n, tc, progress=progress)
         out[str(n)] = {"labels": n, "final_loss": summary["final_loss"], **error(model)}
@@ -157,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         "frames_trained": train["frames"], "train_s": train.get("wall_s", train["seconds"]),
         "frames": {str(k): v for k, v in fid.items()},
         "object": {str(k): v for k, v in open_loop_errors(wm, episodes, horizons=HORIZONS, seed=cfg.seed).items()},
-        "perception": perception_errors(wm, flat, a.labels, data, cfg, progress),
+        "perception": perception_errors(wm, lambda: load_world_model(path, device=cfg.device), flat, a.labels, data,
+                                        cfg, progress),
         "config": as_dict(cfg),
     }
     if a.run and (a.run / "wm_accuracy.json").exists():

@@ -30,6 +30,7 @@ ALIASES = {
     "hg-dagger": "real_hg_dagger",
 }
 PRESET_INFO = "about"  # a preset's one-line description, not a setting
+PRESET_BASE = "extends"  # a preset applied first (a world-model kind's preset over its task's)
 
 
 # ------------------------------------------------------------------ presets ----
@@ -37,12 +38,15 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("hiwm.recipe.presets").iterdir() if p.name.endswith(".json"))
 
 
-def load_preset(name: str) -> dict:
-    """A shipped preset's settings (its ``about`` line left out); an unknown name is a one-line HiwmError."""
+def load_preset(name: str, seen: tuple[str, ...] = ()) -> dict:
+    """A shipped preset's settings, over the preset it extends; an unknown name is a one-line HiwmError."""
     if name not in preset_names():
         raise HiwmError(f"unknown preset {name!r} (known: {', '.join(preset_names())}; `hiwm presets` lists them)")
+    if name in seen:
+        raise HiwmError(f"preset {name!r} extends itself ({' -> '.join((*seen, name))})")
     data = json.loads(resources.files("hiwm.recipe.presets").joinpath(f"{name}.json").read_text())
-    return {k: v for k, v in data.items() if k != PRESET_INFO}
+    base = load_preset(data[PRESET_BASE], (*seen, name)) if PRESET_BASE in data else {}
+    return merge(base, {k: v for k, v in data.items() if k not in (PRESET_INFO, PRESET_BASE)})
 
 
 def preset_about(name: str) -> str:

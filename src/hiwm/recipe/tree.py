@@ -66,7 +66,8 @@ def _plain(v):
 
 def merge(base: dict, over: dict) -> dict:
     """``over``'s values on ``base``'s, recursively. A family section (with ``type``) that changes type keeps only
-    the settings the new type also has (another backbone starts from its own defaults for the rest)."""
+    the settings every member of the family has (the policy's inputs, its frame): another backbone or world-model
+    kind starts from its own defaults for the rest, whatever values the old type's section held."""
     out = dict(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
@@ -80,12 +81,13 @@ def merge(base: dict, over: dict) -> dict:
 
 
 def _settings_of_type(name: str) -> set[str]:
-    """The settings of the family member called ``name`` (empty when no family knows the name)."""
-    for lookup, _ in POLYMORPHIC.values():
+    """The settings shared by the family whose member is called ``name`` (empty when no family knows the name)."""
+    for base, (lookup, _) in POLYMORPHIC.items():
         try:
-            return set(settings(lookup(name)))
+            lookup(name)
         except HiwmError:
             continue
+        return set(settings(base)) - {"type"}
     return set()
 
 
