@@ -171,8 +171,7 @@ def resolve(task: str | None = None, quick: bool = False, config_file: str | Pat
         tree = set_dotted(tree, path, parse_text(_leaf_hint(tree, path), texts, path))
     tree["task"] = task
     tree.update({k: v for k, v in top.items() if v is not None})
-    cfg = build(RunConfig, tree)
-    return cfg
+    return build(RunConfig, tree)
 
 
 def config_json(cfg: RunConfig) -> str:

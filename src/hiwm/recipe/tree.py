@@ -181,17 +181,3 @@ def _show(v) -> str:
 
 def _join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
-
-
-def leaves(cls: type, prefix: str = "") -> dict[str, Any]:
-    """Dotted setting name -> its type hint, for every scalar or list setting under ``cls`` (its own type only)."""
-    out = {}
-    types_ = hints(cls)
-    for name in settings(cls):
-        hint = types_[name]
-        path = _join(prefix, name)
-        if dataclasses.is_dataclass(hint):
-            out.update(leaves(hint, path))
-        else:
-            out[path] = hint
-    return out
