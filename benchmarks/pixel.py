@@ -58,7 +58,7 @@ def training_speed(wm, batch: int, repeat: int) -> dict:
                         "actions": torch.rand(n, h + k, A, generator=g) * 512}
     single = lambda n: {"frames": torch.randint(0, 255, (n, 1, S, S, 3), dtype=torch.uint8, generator=g)}  # noqa: E731
     labeled = lambda n: {"frames": torch.randint(0, 255, (n, S, S, 3), dtype=torch.uint8, generator=g),  # noqa: E731
-                         "env": torch.rand(n, E, generator=g)}
+                         "env": torch.rand(n, E, generator=g), "recon": torch.rand(n, 3, S, S, generator=g)}
     bg = torch.ones(3, S, S)
     out = {}
     for name, cls, parts, sample, b in (("autoencoder", AutoencoderStage, [wm.encoder, wm.decoder], single, batch),

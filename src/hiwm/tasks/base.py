@@ -51,6 +51,9 @@ class TaskSpec:
     env_dim: int
     scene_dim: int
     image_size: int = 96
+    # the points the object's state lists, as (first dim, points, dims per point), XY in the action's picture
+    # units (the pixel world model's perception head locates each in the frame)
+    env_points: tuple[tuple[int, int, int], ...] = ()
     description: str = ""
     extra: dict = field(default_factory=dict)
 

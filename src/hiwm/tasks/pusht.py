@@ -62,6 +62,7 @@ SPEC = TaskSpec(
     action_high=(WORKSPACE, WORKSPACE),
     agent_dim=2,
     env_dim=16,
+    env_points=((0, 8, 2),),
     scene_dim=5,
     image_size=96,
     description="Push the T-shaped block onto the goal T.",

@@ -69,6 +69,7 @@ SPEC = TaskSpec(
     action_high=ACTION_HIGH,
     agent_dim=AGENT_DIM,
     env_dim=SCENE_DIM - AGENT_DIM,
+    env_points=((0, 4, 2), (8, N_NODES, 3)),
     scene_dim=SCENE_DIM,
     image_size=96,
     description="Route the rope through clip 1, then through clip 2.",

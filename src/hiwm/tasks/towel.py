@@ -67,6 +67,7 @@ SPEC = TaskSpec(
     action_high=ACTION_HIGH,
     agent_dim=AGENT_DIM,
     env_dim=27,
+    env_points=((0, 9, 3),),
     scene_dim=SCENE_DIM,
     image_size=96,
     description="Fold the towel in half along a diagonal, one corner onto the opposite one.",

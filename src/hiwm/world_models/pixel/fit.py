@@ -174,12 +174,10 @@ class PerceptionStage(_Stage):
     def forward(self, batch):
         model = self.model
         x = batch["frames"].permute(0, 3, 1, 2).float() / 255.0
-        with torch.no_grad():
-            recon = model.decode(model.encode(x))
         pick = (torch.rand(len(x), 1, 1, 1) < 0.5).to(x.device)
-        x = torch.where(pick, recon, x)
+        x = torch.where(pick, batch["recon"], x)
         target = (batch["env"] - model.env_mean) / model.env_std
-        return ((model.perception(x) - target) ** 2).mean(), {}
+        return ((model.perception(x, model.env_mean, model.env_std) - target) ** 2).mean(), {}
 
 
 def _set_stats(model, data: FrameData, labeled: np.ndarray) -> None:
@@ -202,10 +200,16 @@ def _encode_all(model, data: FrameData, gen: torch.Generator) -> FrameData:
     return replace(data, latents=torch.cat([model.encode(c) for c in data.frames.split(512)]))
 
 
-def _labeled_sampler(data: FrameData, labeled: np.ndarray):
+@torch.no_grad()
+def _labeled_sampler(model, data: FrameData, labeled: np.ndarray):
+    """Batches of the labeled frames with their object states and reconstructions (made once: the autoencoder
+    is frozen by then)."""
+    frames, env = data.frames[labeled], data.env[labeled]
+    recon = torch.cat([model.decode(model.encode(c)) for c in frames.split(256)])
+
     def sample(n: int, g: torch.Generator) -> dict:
-        i = labeled[torch.randint(len(labeled), (n,), generator=g).numpy()]
-        return {"frames": data.frames[i], "env": data.env[i]}
+        i = torch.randint(len(labeled), (n,), generator=g)
+        return {"frames": frames[i], "env": env[i], "recon": recon[i]}
     return sample
 
 
@@ -224,10 +228,12 @@ def retrain_perception(model, data: FrameData, labels: int, train_cfg: TrainConf
     model.env_mean.copy_(env.mean(0))
     model.env_std.copy_(env.std(0).clamp_min(1e-4))
     with seeded(train_cfg.seed):
-        fresh = type(model.perception)(model.config.image_size, model.task.spec_.env_dim, model.config.perception_width)
+        fresh = type(model)(model.config).perception
     model.perception.load_state_dict(fresh.state_dict())
     stage = PerceptionStage(model, [model.perception], _background(data, gen))
-    summary = train(stage, _labeled_sampler(data, labeled), replace(train_cfg, ema_decay=None), progress=progress)
+    model.eval()
+    summary = train(stage, _labeled_sampler(model, data, labeled), replace(train_cfg, ema_decay=None),
+                    progress=progress)
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()
@@ -252,18 +258,18 @@ def fit_pixel_model(cls, config, datasets: list[LeRobotDataset], train_cfg: Trai
     shares = np.asarray(config.stages, dtype=float) / sum(config.stages)
     steps = np.maximum(1, np.round(shares * train_cfg.steps).astype(int))
     b = train_cfg.batch_size
-    plan = [(AutoencoderStage, [model.encoder, model.decoder], frames.sample, b),
-            (DynamicsStage, [model.dynamics, model.agent_net], windows.sample, max(1, b // 4)),
-            (DecoderStage, [model.decoder], windows.sample, max(1, b // 8)),
-            (PerceptionStage, [model.perception], _labeled_sampler(data, labeled), b)]
+    plan = [(AutoencoderStage, [model.encoder, model.decoder], lambda: frames.sample, b),
+            (DynamicsStage, [model.dynamics, model.agent_net], lambda: windows.sample, max(1, b // 4)),
+            (DecoderStage, [model.decoder], lambda: windows.sample, max(1, b // 8)),
+            (PerceptionStage, [model.perception], lambda: _labeled_sampler(model.eval(), data, labeled), b)]
     summary, start = {"stages": {}, "frames": len(data.frames), "labeled": len(labeled)}, time.perf_counter()
-    for i, (name, (stage_cls, parts, sample, batch)) in enumerate(zip(STAGES, plan)):
+    for i, (name, (stage_cls, parts, sampler, batch)) in enumerate(zip(STAGES, plan)):
         if name == "dynamics":
             windows.d = _encode_all(model, data, gen)
         stage = stage_cls(model, parts, background)
         cfg = replace(train_cfg, steps=int(steps[i]), batch_size=batch, seed=train_cfg.seed + i, ema_decay=None,
                       warmup_steps=min(train_cfg.warmup_steps, int(steps[i]) // 10))
-        summary["stages"][name] = train(stage, sample, cfg, progress=progress)
+        summary["stages"][name] = train(stage, sampler(), cfg, progress=progress)
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()

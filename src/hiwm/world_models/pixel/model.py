@@ -28,7 +28,7 @@ from hiwm.tasks.controls import action_layout
 from hiwm.training import TrainConfig
 from hiwm.world_models.base import WORLD_MODELS, TensorState, WorldModel, WorldModelConfig
 from hiwm.world_models.ensemble.features import SCENE_CODECS
-from hiwm.world_models.pixel.nets import MLP, Decoder, Encoder, LatentDynamics, Perception
+from hiwm.world_models.pixel.nets import MLP, Decoder, Encoder, KeypointPerception, LatentDynamics
 
 _UNC_MAX = 1e6
 
@@ -45,12 +45,12 @@ class PixelConfig(WorldModelConfig):
     dynamics_width: int = 48
     dilations: tuple[int, ...] = (1, 2, 4)
     agent_hidden: int = 128
-    perception_width: int = 16
+    perception_width: int = 8  # the keypoint head's U-Net width (reports/pixel-world-model)
     rollout_steps: int = 6  # open-loop steps per training window (dynamics and decoder stages)
     latent_noise: float = 0.05  # noise on the conditioning latents while training, in latent std units
     perception_labels: int = 2000  # labeled frames the perception head learns from (a real user labels few)
     # shares of the training steps: autoencoder, dynamics, decoder on predicted latents, perception head
-    stages: tuple[float, ...] = (0.3, 0.45, 0.1, 0.15)
+    stages: tuple[float, ...] = (0.24, 0.36, 0.1, 0.3)
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,9 @@ class PixelWorldModel(WorldModel):
         super().__init__()
         self.config, self.task = config, task_class(config.task)
         spec = self.task.spec_
-        if config.image_size % 16 or len(config.widths) != 3:
-            raise HiwmError(f"pixel world model: image_size must be a multiple of 16 and widths 3 sizes, got "
-                            f"{config.image_size} and {config.widths}")
+        if config.image_size % 16 or len(config.widths) != 3 or config.members < 1:
+            raise HiwmError(f"pixel world model: image_size must be a multiple of 16, widths 3 sizes and members at "
+                            f"least 1, got {config.image_size}, {config.widths} and {config.members}")
         self.layout = action_layout(spec)
         if spec.agent_dim < spec.action_dim and self.layout.agent_is_action:
             raise HiwmError(f"pixel world model: {spec.name}'s agent state is too short to hold still")
@@ -84,10 +84,10 @@ class PixelWorldModel(WorldModel):
         self.side = config.image_size // 8
         self.encoder, self.decoder = Encoder(config.widths, c), Decoder(config.widths, c)
         n_cond = h * g + h * a + a
-        self.dynamics = torch.nn.ModuleList(
-            LatentDynamics(h * c + 4, c, config.dynamics_width, n_cond, config.dilations) for _ in range(config.members))
+        self.dynamics = LatentDynamics(h * c + 4, c, config.dynamics_width, n_cond, config.dilations, config.members)
         self.agent_net = MLP(n_cond, g, config.agent_hidden)
-        self.perception = Perception(config.image_size, spec.env_dim, config.perception_width)
+        self.perception = KeypointPerception(config.image_size, spec.env_dim, config.perception_width, spec.env_points,
+                                             self.layout.view)
         for name, dim in (("z", c), ("agent", g), ("action", a), ("dagent", g), ("env", spec.env_dim)):
             self.register_buffer(f"{name}_mean", torch.zeros(dim))
             self.register_buffer(f"{name}_std", torch.ones(dim))
@@ -114,7 +114,7 @@ class PixelWorldModel(WorldModel):
 
     def read(self, frames: torch.Tensor) -> torch.Tensor:
         """frames (B, 3, S, S) in [0, 1] -> the perception head's object state (B, D_env), in task units."""
-        return self.perception(frames) * self.env_std + self.env_mean
+        return self.perception(frames, self.env_mean, self.env_std) * self.env_std + self.env_mean
 
     def conditioning(self, agents: torch.Tensor, actions: torch.Tensor, action: torch.Tensor):
         """(B, h, D_agent), (B, h, A), (B, A) -> (vector (B, V), maps (B, 4, L, L)): the normalized history and
@@ -142,7 +142,7 @@ class PixelWorldModel(WorldModel):
         next agent state (B, D_agent))."""
         vec, maps = self.conditioning(agents, actions, action)
         x = torch.cat([zn.flatten(1, 2), maps], dim=1)
-        nxt = torch.stack([zn[:, -1] + member(x, vec) for member in self.dynamics])
+        nxt = zn[:, -1] + self.dynamics(x, vec)
         agent = agents[:, -1] + self.agent_net(vec) * self.dagent_std + self.dagent_mean
         return nxt, agent
 
