@@ -69,3 +69,9 @@ def test_every_task_s_points_are_its_object_state_in_the_picture(task):
 def test_points_that_overlap_are_refused():
     with pytest.raises(ValueError, match="distinct"):
         KeypointPerception(32, 4, 4, ((0, 2, 2), (2, 1, 2)), (0.0, 1.0, 0.0, 1.0))
+
+
+def test_dims_no_point_covers_come_from_an_mlp_over_the_points():
+    head = KeypointPerception(32, 5, 4, ((0, 1, 2),), (0.0, 1.0, 0.0, 1.0))
+    out = head(torch.rand(2, 3, 32, 32), torch.zeros(5), torch.ones(5))
+    assert out.shape == (2, 5) and torch.isfinite(out).all() and head.rest == [2, 3, 4]

@@ -228,7 +228,7 @@ def retrain_perception(model, data: FrameData, labels: int, train_cfg: TrainConf
     model.env_mean.copy_(env.mean(0))
     model.env_std.copy_(env.std(0).clamp_min(1e-4))
     with seeded(train_cfg.seed):
-        fresh = type(model)(model.config).perception
+        fresh = model.new_perception()
     model.perception.load_state_dict(fresh.state_dict())
     stage = PerceptionStage(model, [model.perception], _background(data, gen))
     model.eval()

@@ -86,8 +86,7 @@ class PixelWorldModel(WorldModel):
         n_cond = h * g + h * a + a
         self.dynamics = LatentDynamics(h * c + 4, c, config.dynamics_width, n_cond, config.dilations, config.members)
         self.agent_net = MLP(n_cond, g, config.agent_hidden)
-        self.perception = KeypointPerception(config.image_size, spec.env_dim, config.perception_width, spec.env_points,
-                                             self.layout.view)
+        self.perception = self.new_perception()
         for name, dim in (("z", c), ("agent", g), ("action", a), ("dagent", g), ("env", spec.env_dim)):
             self.register_buffer(f"{name}_mean", torch.zeros(dim))
             self.register_buffer(f"{name}_std", torch.ones(dim))
@@ -103,6 +102,12 @@ class PixelWorldModel(WorldModel):
         return fit_pixel_model(cls, config, datasets, train_cfg, progress)
 
     # ------------------------------------------------------------ pieces ----
+    def new_perception(self) -> KeypointPerception:
+        """A perception head with fresh weights, for this task's points and picture."""
+        spec = self.task.spec_
+        return KeypointPerception(self.config.image_size, spec.env_dim, self.config.perception_width, spec.env_points,
+                                  self.layout.view)
+
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """frames (B, S, S, 3) uint8 or (B, 3, S, S) float in [0, 1] -> normalized latents (B, C, L, L)."""
         x = frames_to_float(frames, self.config.image_size).to(self.z_mean.device)
