@@ -86,10 +86,7 @@ def test_whole_loop_on_the_pixel_world_model_with_an_image_policy(tmp_path):
     from hiwm.tasks.base import IMAGE_KEY
 
     run = tmp_path / "run"
-    argv = ["run", "--quick", "--out", str(run), "--no-progress", "--world_model.type", "pixel",
-            "--world_model.widths", "8", "8", "8", "--world_model.perception_labels", "100",
-            "--policy.input_features", "state", "image", "--policy.image_size", "32", "--policy.image_width", "4",
-            "--wm_cl.rollouts", "6"]
+    argv = ["run", "--preset", "pusht-pixel", "--quick", "--out", str(run), "--no-progress", "--wm_cl.rollouts", "6"]
     assert main(argv) == 0
     results = json.loads((run / "report" / "results.json").read_text())
     assert results["world_model"] == "pixel" and set(results["methods"]) == {"base", "wm_cl", "hiwm"}

@@ -45,6 +45,19 @@ def test_options_win_over_quick_and_the_preset_in_that_order():
     assert old.real_hg_dagger, "the options the reports quote still work"
 
 
+@pytest.mark.parametrize("kind", ["ensemble", "chain", "pixel"])
+def test_quick_adds_the_sizes_of_the_world_model_kind_the_run_uses(kind):
+    """The kind may come from a preset, a config file or an option: --quick's sizes follow the final one."""
+    sizes = load_preset(f"quick-{kind}")["world_model"]
+    ways = [resolve(quick=True, overrides={"world_model.type": [kind]}),
+            resolve(quick=True, config={"world_model": {"type": kind}})]
+    if kind == "pixel":
+        ways.append(resolve(preset="pusht-pixel", quick=True))
+    for cfg in ways:
+        assert cfg.world_model.type == kind and cfg.policy_training.steps == 20
+        assert all(getattr(cfg.world_model, k) == (tuple(v) if isinstance(v, list) else v) for k, v in sizes.items())
+
+
 def test_a_new_backbone_keeps_only_the_settings_every_backbone_has():
     cfg = resolve(task="rope-route", quick=True, overrides={"policy.type": ["flow"], "policy.n_layers": ["2"]})
     assert cfg.policy.type == "flow" and cfg.policy.n_layers == 2 and cfg.policy.frame == "rope-route"

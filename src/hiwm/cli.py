@@ -76,8 +76,9 @@ def cmd_config(a) -> int:
 def cmd_presets(a) -> int:
     from hiwm.recipe import preset_about, preset_names
 
+    width = max(map(len, preset_names()))
     for name in preset_names():
-        print(f"{name:12s} {preset_about(name)}")
+        print(f"{name:{width}s}  {preset_about(name)}")
     return 0
 
 

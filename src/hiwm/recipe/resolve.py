@@ -1,5 +1,8 @@
 """How every command builds its RunConfig: defaults <- the task's preset <- --quick <- --config FILE <- options.
 
+The policy's and the world model's kind (``type``) are settled first, from wherever they are given, so ``--quick``
+adds the sizes of the kinds the run will use (the ``quick-<kind>`` presets).
+
     cfg = resolve(task="rope-route", quick=False, config_file=None, overrides={"operator.branches": ["4"]})
 
 Options are dotted setting names (``--operator.branches 4``, ``--finetune.lr 5e-4``,
@@ -160,13 +163,17 @@ def resolve(task: str | None = None, quick: bool = False, config_file: str | Pat
     name = preset if preset is not None else (task if task in preset_names() else None)
     if name:
         tree = merge(tree, load_preset(name))
-    if quick:
-        tree = merge(tree, load_preset(QUICK))
-    tree = merge(tree, file)
     given = dict(overrides or {})
-    for section in ("policy", "world_model"):  # a new type first: it decides what the section's other settings are
-        if f"{section}.type" in given:
-            tree = merge(tree, {section: {"type": given.pop(f"{section}.type")[0]}})
+    kinds = {section: given.pop(f"{section}.type")[0] if f"{section}.type" in given
+             else file.get(section, {}).get("type") for section in ("policy", "world_model")}
+    kinds = {section: {"type": kind} for section, kind in kinds.items() if kind}
+    tree = merge(tree, kinds)  # the final kinds first: they decide what the sections' other settings are
+    if quick:  # the tiny sizes, then the policy's and the world model's kind's own (quick-<kind>)
+        tree = merge(tree, load_preset(QUICK))
+        for section in ("policy", "world_model"):
+            sizes = f"{QUICK}-{tree[section]['type']}"
+            tree = merge(tree, load_preset(sizes)) if sizes in preset_names() else tree
+    tree = merge(merge(tree, file), kinds)  # an option's kind wins over the file's, keeping only shared settings
     for path, texts in given.items():
         tree = set_dotted(tree, path, parse_text(_leaf_hint(tree, path), texts, path))
     tree["task"] = task
