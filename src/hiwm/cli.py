@@ -61,6 +61,30 @@ def cmd_run(a) -> int:
     return 0
 
 
+def cmd_experiment(a) -> int:
+    from hiwm.evaluation.grid import Cell, aggregate, finished, grid_cells, run_cell
+    from hiwm.evaluation.grid_report import write_grid_report
+    from hiwm.pipeline import machine_description
+    from hiwm.recipe import split_overrides
+    from hiwm.tasks import TASKS
+
+    out = Path(a.out or ("runs/experiment-quick" if a.quick else "runs/experiment"))
+    cells = grid_cells(a.tasks or TASKS.names(), a.backbones, a.seeds)
+    todo = [Cell.parse(c) for c in a.cell] if a.cell else cells
+    settings = {"real_hg_dagger": ["on"], **split_overrides(a.settings)}  # the table's fourth method, by default
+    argv = [x for i, x in enumerate(a.argv) if x != "--cell" and (i == 0 or a.argv[i - 1] != "--cell")]
+    command = "hiwm " + " ".join(argv)  # the grid's command: --cell picks which of its cells this call runs
+    for i, cell in enumerate(todo, 1):
+        print(f"cell {i}/{len(todo)}: {cell.name}", flush=True)
+        run_cell(cell, out, a.quick, settings, a.device, progress=not a.no_progress, command=command)
+    results = [r for r in finished(out) if Cell(r["task"], r["backbone"], r["seed"]) in set(cells) | set(todo)]
+    done = {Cell(r["task"], r["backbone"], r["seed"]) for r in results}
+    path = write_grid_report(aggregate(results), Path(a.report or (out / "report" if a.quick else "reports/experiment")),
+                             command, machine_description(), [c.name for c in cells if c not in done])
+    print(f"report: {path}")
+    return 0
+
+
 def cmd_config(a) -> int:
     from hiwm.recipe import config_json
 
@@ -265,6 +289,23 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="run folder (default runs/<task>-<full|quick>-seed<seed>); a rerun "
                    "skips finished stages")
     r.add_argument("--report", default=None, help="report folder (default <run folder>/report)")
+
+    x = sub.add_parser("experiment", help="the paper's table: a whole run per task x backbone x run seed (one "
+                       "resumable cell at a time), then one report over them", epilog=SETTINGS_HELP + " Settings "
+                       "given here apply to every cell.", allow_abbrev=False)
+    x.add_argument("--tasks", nargs="+", default=None, help="default: every task")
+    x.add_argument("--backbones", nargs="+", default=["diffusion", "flow"])
+    x.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="run seeds: one draw each (default 0 1)")
+    x.add_argument("--cell", action="append", default=None, metavar="TASK/BACKBONE/SEED",
+                   help="run only this cell (repeatable); the report still covers every finished cell")
+    x.add_argument("--quick", action="store_true", help="tiny sizes in every cell (CI)")
+    x.add_argument("--device", default=None, help="torch device: cpu or cuda (default cpu)")
+    x.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    x.add_argument("--out", default=None, help="cells' run folders (default runs/experiment, or "
+                   "runs/experiment-quick)")
+    x.add_argument("--report", default=None, help="report folder (default reports/experiment, or <out>/report "
+                   "with --quick)")
+    x.set_defaults(fn=cmd_experiment, recipe=True)
 
     cf = _recipe_parser(sub, "config", "print the effective config of these options (or --save it as a file)",
                         cmd_config)

@@ -37,3 +37,28 @@ def spearman(x, y) -> float:
         return r
 
     return pearson(ranks(x), ranks(y))
+
+
+def bootstrap_pearson(x, y, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of Pearson r over ``resamples`` resamplings of the (x, y) pairs with replacement
+    (resamples where r is undefined, e.g. all points equal, are skipped); (nan, nan) with fewer than 3 points."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 3:
+        return (float("nan"), float("nan"))
+    idx = np.random.default_rng(seed).integers(len(x), size=(resamples, len(x)))
+    rs = np.array([pearson(x[i], y[i]) for i in idx])
+    rs = rs[~np.isnan(rs)]
+    if not len(rs):
+        return (float("nan"), float("nan"))
+    return (float(np.percentile(rs, 2.5)), float(np.percentile(rs, 97.5)))
+
+
+def mmrv(real, predicted) -> float:
+    """Mean maximum rank violation (SIMPLER): for each policy, the largest real-success difference to a policy
+    that ``predicted`` orders the other way from ``real`` (0 where none does); averaged over the policies. 0 is a
+    perfect ranking; success rates in [0, 1] give an MMRV in [0, 1]."""
+    r, p = np.asarray(real, float), np.asarray(predicted, float)
+    if not len(r):
+        return float("nan")
+    violated = (r[:, None] < r[None, :]) != (p[:, None] < p[None, :])
+    return float((np.abs(r[:, None] - r[None, :]) * violated).max(axis=1).mean())
