@@ -172,3 +172,12 @@ def test_the_main_command_hands_its_config_to_the_stages(monkeypatch, tmp_path):
     assert got.value.args[0] == config_from_args(args) and got.value.args[0].finetune.lr == 1e-4
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert build(RunConfig, saved) == config_from_args(args), "the run folder keeps the exact config"
+
+
+def test_evaluation_probes_are_checked_when_the_config_is_built():
+    cfg = resolve(overrides={"evaluation.checkpoints": ["0.25", "0.5"], "evaluation.outsiders": ["late_expert"]})
+    assert cfg.evaluation.checkpoints == (0.25, 0.5) and cfg.evaluation.outsiders == ("late_expert",)
+    with pytest.raises(HiwmError, match="fractions of the base's training"):
+        resolve(overrides={"evaluation.checkpoints": ["1.5"]})
+    with pytest.raises(HiwmError, match="unknown evaluation.outsiders"):
+        resolve(overrides={"evaluation.outsiders": ["ghost"]})

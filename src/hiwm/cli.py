@@ -71,7 +71,9 @@ def cmd_experiment(a) -> int:
     out = Path(a.out or ("runs/experiment-quick" if a.quick else "runs/experiment"))
     cells = grid_cells(a.tasks or TASKS.names(), a.backbones, a.seeds)
     todo = [Cell.parse(c) for c in a.cell] if a.cell else cells
-    settings = {"real_hg_dagger": ["on"], **split_overrides(a.settings)}  # the table's fourth method, by default
+    # the table's fourth method, and more points for judging each world model as an evaluator, by default
+    settings = {"real_hg_dagger": ["on"], "evaluation.checkpoints": ["0.25", "0.5"],
+                "evaluation.outsiders": ["noisy_expert", "late_expert"], **split_overrides(a.settings)}
     argv = [x for i, x in enumerate(a.argv) if x != "--cell" and (i == 0 or a.argv[i - 1] != "--cell")]
     command = "hiwm " + " ".join(argv)  # the grid's command: --cell picks which of its cells this call runs
     for i, cell in enumerate(todo, 1):

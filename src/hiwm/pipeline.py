@@ -29,10 +29,11 @@ from hiwm.evaluation.metrics import wilson_interval
 from hiwm.evaluation.runner import RolloutResult, rollout
 from hiwm.evaluation.wm_accuracy import expert_in_model, heldout_episodes, open_loop_errors
 from hiwm.policies import load_policy
+from hiwm.policies.expert import ExpertPolicy
 from hiwm.recipe import RunConfig, as_dict
 from hiwm.session.operators import TASK_DEFAULTS
-from hiwm.stages import (SEED_OFFSET, SEEDS, collect_episodes, correction_windows, episode_steps, evaluate_policy,
-                         evaluation_seeds, finetune_policy, policy_windows, run_correction_campaign,
+from hiwm.stages import (SEED_OFFSET, SEEDS, checkpoint_name, collect_episodes, correction_windows, episode_steps,
+                         evaluate_policy, evaluation_seeds, finetune_policy, policy_windows, run_correction_campaign,
                          train_base_policy, train_world_model)
 from hiwm.tasks import task_class
 from hiwm.tasks.base import ENV_KEY, IMAGE_KEY, STATE_KEY
@@ -79,8 +80,8 @@ class Pipeline:
     def base_policy(self, demos: LeRobotDataset):
         path = self.dir / "policies" / "base"
         if not (path / "model.safetensors").exists():
-            policy, summary = self._timed("train_policy", lambda: train_base_policy(self.cfg, [demos], demos.stats,
-                                                                                    progress=self.progress))
+            policy, summary = self._timed("train_policy", lambda: train_base_policy(
+                self.cfg, [demos], demos.stats, progress=self.progress, checkpoints_dir=self.dir / "policies"))
             policy.save(path)
             self._write_json("policies/base/train.json", summary)
         return load_policy(path, device=self.cfg.device)
@@ -173,6 +174,26 @@ class Pipeline:
         self._write_json(f"eval/{name}.json", out)
         return out
 
+    def probes(self, wm) -> dict:
+        """More points for judging the world model as an evaluator: the base's saved checkpoints and the policies
+        nobody trained for the task, each in the simulator and the model -> {name: success rates, lineage}."""
+        out = {}
+        for f in self.cfg.evaluation.checkpoints:
+            path = self.dir / "policies" / checkpoint_name(f)
+            if not (path / "model.safetensors").exists():  # a base trained before the setting was given
+                log.warning("no %s checkpoint in %s: left out", checkpoint_name(f), path.parent)
+                continue
+            out[checkpoint_name(f)] = (lambda p=path: load_policy(p, device=self.cfg.device), "base")
+        for name in self.cfg.evaluation.outsiders:
+            out[name] = (lambda n=name: ExpertPolicy.outsider(self.cfg.task, n, seed=self.cfg.seed), "expert")
+        probes = {}
+        for name, (make, lineage) in out.items():
+            ev = self.evaluate(f"probes/{name}", make(), wm)
+            probes[name] = {"sim_success": float(np.mean(ev["sim"]["success"])),
+                            "wm_success": float(np.mean(ev["wm"]["success"])),
+                            "episodes": len(ev["sim"]["success"]), "lineage": lineage}
+        return probes
+
     def _world_model_data_cost(self) -> dict:
         """Simulator ("robot") steps spent on the world model's own data (play and policy play), no person; the
         model is trained once and serves WM-CL and Hi-WM alike (the expert demos are the base's data)."""
@@ -196,7 +217,9 @@ class Pipeline:
         policies["wm_cl"] = self.finetune("wm_cl", demos, policy_windows(self.cfg, [kept], base)
                                           if kept.num_episodes else None)
         evals = {name: self.evaluate(name, policies[name], wm) for name in (*VARIANTS, *policies.keys() - VARIANTS)}
+        probes = self.probes(wm)
         results = self.results(evals, costs, accuracy, time.perf_counter() - t0)
+        results["probes"] = probes
         self._write_json("results.json", results)
         return results
 
@@ -235,7 +258,7 @@ class Pipeline:
 
 
 # Settings a finished stage's output does not depend on: a rerun may change them in the same run folder.
-RERUN_SAFE = ("real_hg_dagger", "device")
+RERUN_SAFE = ("real_hg_dagger", "device", "evaluation.checkpoints", "evaluation.outsiders")
 
 
 def _frames(root: Path) -> int:
@@ -248,7 +271,8 @@ def _check_same_settings(cfg: RunConfig, path: Path) -> None:
     if not path.exists():
         return
     before, now = _flat(json.loads(path.read_text())), _flat(as_dict(cfg))
-    differ = sorted(k for k in set(before) | set(now) if k.split(".")[0] not in RERUN_SAFE and before.get(k) != now.get(k))
+    safe = lambda k: any(k == s or k.startswith(s + ".") for s in RERUN_SAFE)  # noqa: E731
+    differ = sorted(k for k in set(before) | set(now) if not safe(k) and before.get(k) != now.get(k))
     if differ:
         raise HiwmError(f"{path.parent}: this run folder was made with other settings ({', '.join(differ[:6])}"
                         f"{', ...' if len(differ) > 6 else ''}); use another --out (finished stages are reused by folder)")

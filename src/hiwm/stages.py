@@ -74,8 +74,10 @@ def policy_windows(cfg: RunConfig, sources: list, policy, mask_key: str | None =
                           mask_key=mask_key)
 
 
-def train_base_policy(cfg: RunConfig, datasets: list, stats: dict, progress: bool = True):
-    """A new ``cfg.policy`` trained on ``datasets`` (LeRobotDatasets or episode dicts) with ``stats`` -> (policy, summary)."""
+def train_base_policy(cfg: RunConfig, datasets: list, stats: dict, progress: bool = True,
+                      checkpoints_dir: str | Path | None = None):
+    """A new ``cfg.policy`` trained on ``datasets`` (LeRobotDatasets or episode dicts) with ``stats`` -> (policy,
+    summary); with ``checkpoints_dir``, also saved there as ``base@F`` at each fraction F of ``evaluation.checkpoints``."""
     spec = task_class(cfg.task).spec_
     fields = {k: v for k, v in vars(cfg.policy).items() if k not in ("type", "action_dim", "feature_dims", "device")}
     policy = make_policy(cfg.policy.type, seed=cfg.seed + SEED_OFFSET["policy"], action_dim=spec.action_dim,
@@ -83,8 +85,15 @@ def train_base_policy(cfg: RunConfig, datasets: list, stats: dict, progress: boo
     policy.set_stats(stats)
     windows = policy_windows(cfg, datasets, policy)
     fit_frame_stats(policy, windows)
-    summary = train(policy, windows.sample, _train_cfg(cfg, cfg.policy_training, "policy"), progress=progress)
+    tc = _train_cfg(cfg, cfg.policy_training, "policy")
+    at = {max(1, round(f * tc.steps)): f for f in cfg.evaluation.checkpoints if 0 < f < 1} if checkpoints_dir else {}
+    summary = train(policy, windows.sample, tc, progress=progress, snapshots=at,
+                    on_snapshot=lambda step, p: p.save(Path(checkpoints_dir) / checkpoint_name(at[step])))
     return policy, summary
+
+
+def checkpoint_name(fraction: float) -> str:
+    return f"base@{fraction:g}"
 
 
 def train_world_model(cfg: RunConfig, datasets: list[LeRobotDataset], progress: bool = True):

@@ -82,7 +82,8 @@ def test_quick_grid_runs_each_cell_once_and_reports_the_table(tmp_path, capsys):
     cell = summary["cells"]["pusht/diffusion"]
     assert cell["seeds"] == [0, 1] and set(cell["methods"]) == {"base", "wm_cl", "hiwm", "real_hg_dagger"}
     assert cell["cost"]["real_hg_dagger"]["robot_steps"] > 0 == cell["cost"]["hiwm"]["robot_steps"]
-    assert summary["evaluation"]["n"] == 8 and (report / "success.png").exists() and (report / "sim_vs_wm.png").exists()
+    # 4 methods and 4 probes (the base at 1/4 and 1/2 of its training, two outsiders) per draw
+    assert summary["evaluation"]["n"] == 16 and summary["evaluation"]["lineages"] == 3 and (report / "success.png").exists() and (report / "sim_vs_wm.png").exists()
     text = (report / "README.md").read_text()
     assert "| pusht/diffusion |" in text and "Pearson r" in text and "## Against the bar" in text
     first = (out / "pusht-diffusion-seed1" / "results.json").stat().st_mtime_ns

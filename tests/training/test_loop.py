@@ -92,6 +92,34 @@ def test_ema_weights_end_up_in_the_model(monkeypatch):
     assert torch.equal(model.linear.weight, seen[0]["linear.weight"])
 
 
+def test_snapshots_see_the_weights_as_saved_then_and_training_goes_on_unchanged():
+    a, b = Regressor(), Regressor()
+    b.load_state_dict(a.state_dict())
+    seen = {}
+    train(a, sample, cfg(steps=60, ema_decay=0.9), progress=False, snapshots={10, 30},
+          on_snapshot=lambda step, m: seen.__setitem__(step, m.linear.weight.detach().clone()))
+    train(b, sample, cfg(steps=60, ema_decay=0.9), progress=False)
+    assert sorted(seen) == [10, 30] and torch.equal(a.linear.weight, b.linear.weight), "snapshots change nothing"
+
+
+def test_a_snapshot_holds_the_ema_weights_of_its_step(monkeypatch):
+    import hiwm.training.loop as loop
+
+    shadows = []
+
+    class Spy(EMA):
+        def update(self, m):
+            super().update(m)
+            shadows.append(self.shadow["linear.weight"].clone())
+
+    monkeypatch.setattr(loop, "EMA", Spy)
+    seen = {}
+    model = Regressor()
+    train(model, sample, cfg(steps=20, ema_decay=0.9), progress=False, snapshots={5},
+          on_snapshot=lambda step, m: seen.__setitem__(step, m.linear.weight.detach().clone()))
+    assert torch.equal(seen[5], shadows[4]) and not torch.equal(seen[5], shadows[-1])
+
+
 def test_ema_average_lags_the_parameters():
     model = nn.Linear(1, 1, bias=False)
     nn.init.zeros_(model.weight)

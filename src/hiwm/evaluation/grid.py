@@ -93,7 +93,8 @@ def _mean(xs) -> float:
 def aggregate(results: list[dict], seed: int = 0) -> dict:
     """Finished cells' results -> the grid's summary: per (task, backbone) each method's per-draw and mean success
     (simulator and world model), a Wilson interval over the pooled episodes, the costs, gains and gap closed; the
-    averages over cells; and world-model evaluation against the simulator over every (cell, draw, method) point."""
+    averages over cells; and world-model evaluation against the simulator over every (cell, draw, policy) point:
+    the methods and the run's probes (the base's checkpoints, policies nobody trained for the task)."""
     by_cell: dict[tuple[str, str], list[dict]] = {}
     for r in results:
         by_cell.setdefault((r["task"], r["backbone"]), []).append(r)
@@ -135,11 +136,11 @@ def aggregate(results: list[dict], seed: int = 0) -> dict:
 
 
 def wm_evaluation(results: list[dict], seed: int = 0) -> dict:
-    """World-model success against simulator success over every (cell, draw, method) point: Pearson r with a
+    """World-model success against simulator success over every (cell, draw, policy) point: Pearson r with a
     bootstrap 95% interval, Spearman's rho, MMRV within each task, each task's mean and largest gap (points)."""
     points = [{"task": r["task"], "backbone": r["backbone"], "seed": r["seed"], "method": m,
-               "sim": v["sim_success"], "wm": v["wm_success"]}
-              for r in results for m, v in r["methods"].items() if "wm_success" in v]
+               "sim": v["sim_success"], "wm": v["wm_success"], "lineage": _lineage(r, v.get("lineage", "base"))}
+              for r in results for m, v in (*r["methods"].items(), *r.get("probes", {}).items()) if "wm_success" in v]
     sim, wm = np.array([p["sim"] for p in points]), np.array([p["wm"] for p in points])
     tasks = sorted({p["task"] for p in points})
     per_task = {}
@@ -151,4 +152,10 @@ def wm_evaluation(results: list[dict], seed: int = 0) -> dict:
     lo, hi = bootstrap_pearson(sim, wm, seed=seed)
     return {"points": points, "n": len(points), "pearson_r": pearson(sim, wm), "pearson_ci95": [lo, hi],
             "spearman_rho": spearman(sim, wm), "mmrv": _mean([v["mmrv"] for v in per_task.values()]),
-            "lineages": len({(p["task"], p["backbone"], p["seed"]) for p in points}), "per_task": per_task}
+            "lineages": len({p["lineage"] for p in points}), "per_task": per_task}
+
+
+def _lineage(r: dict, kind: str) -> str:
+    """Policies of one lineage share their origin: every variant of a cell's draw descends from its base; the
+    scripted expert's variants are one lineage per task, whichever cell evaluated them."""
+    return f"{r['task']}/expert" if kind == "expert" else f"{r['task']}/{r['backbone']}/{r['seed']}"

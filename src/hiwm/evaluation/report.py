@@ -93,8 +93,14 @@ def write_report(results: dict, out_dir: Path, command: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2))
     bar_chart(results, out_dir / "success.png")
-    corr = scatter([(LABELS.get(n, n), m["sim_success"], m["wm_success"]) for n, m in results["methods"].items()
-                    if "wm_success" in m], out_dir / "sim_vs_wm.png")
+    probes = results.get("probes", {})
+    corr = scatter([(LABELS.get(n, n), m["sim_success"], m["wm_success"]) for n, m in
+                    (*results["methods"].items(), *probes.items()) if "wm_success" in m], out_dir / "sim_vs_wm.png")
+    probes = ("\n\nOther policies, for judging the world model as an evaluator (base checkpoints part-way through "
+              "its training; policies nobody trained for the task):\n\n| policy | simulator success | world-model "
+              "success |\n| --- | --- | --- |\n" + "\n".join(f"| {n} | {100 * v['sim_success']:.0f}% | "
+                                                         f"{100 * v['wm_success']:.0f}% |" for n, v in probes.items())
+              if probes else "")
     acc = results.get("wm_accuracy", {})
     kinds = acc.get("episodes", {})
     lengths = ", ".join(f"{k}: {e['count']} episodes of {e['steps_min']}-{e['steps_max']} steps" for k, e in kinds.items())
@@ -148,7 +154,7 @@ Machine: {results['machine']}. Wall time: {results['timing_s'].get('total', 0) /
 ![success](success.png)
 
 World model vs simulator over these {corr['points']} points: Pearson r = {corr['pearson_r']:.3f},
-Spearman rho = {corr['spearman_rho']:.3f} (few points: read it as a sanity check, not a figure of merit).
+Spearman rho = {corr['spearman_rho']:.3f} (few points: read it as a sanity check, not a figure of merit).{probes}
 
 ![sim vs wm](sim_vs_wm.png)
 

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hiwm.errors import HiwmError
 from hiwm.policies import POLICIES
 from hiwm.policies.base import PolicyConfig
 from hiwm.policies.diffusion.configuration import DiffusionConfig
+from hiwm.policies.expert import OUTSIDERS
 from hiwm.recipe.tree import register_family
 from hiwm.session.operators import OperatorConfig
 from hiwm.world_models import WORLD_MODELS, EnsembleConfig, WorldModelConfig
@@ -77,6 +79,16 @@ class EvaluationConfig:
     episodes: int = 100  # per method, in the simulator and in the world model
     first_seed: int = 100_000  # the held-out seeds; 9 000 (the validation range) when tuning
     accuracy_episodes: int = 20  # held-out episodes replayed open loop to measure the world model's error
+    # More points for judging the world model as an evaluator (reports/experiment): the base saved at these
+    # fractions of its training, and policies nobody trained for the task (policies/expert.py OUTSIDERS).
+    checkpoints: tuple[float, ...] = ()
+    outsiders: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if any(not 0 < f < 1 for f in self.checkpoints):
+            raise HiwmError(f"evaluation.checkpoints are fractions of the base's training in (0, 1), got {self.checkpoints}")
+        if unknown := [n for n in self.outsiders if n not in OUTSIDERS]:
+            raise HiwmError(f"unknown evaluation.outsiders {unknown} (known: {', '.join(OUTSIDERS)})")
 
 
 def _policy() -> PolicyConfig:

@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 import numpy as np
 import torch
@@ -102,10 +102,24 @@ def _local_batch(cfg: TrainConfig, info: DistInfo) -> int:
     return cfg.batch_size // info.world_size
 
 
+@torch.no_grad()
+def _snapshot(model: nn.Module, ema: EMA | None, step: int, fn: Callable[[int, nn.Module], None]) -> None:
+    live = {n: p.detach().clone() for n, p in model.named_parameters()} if ema is not None else None
+    if ema is not None:
+        ema.copy_to(model)
+    fn(step, model)
+    if live is not None:
+        for n, p in model.named_parameters():
+            p.copy_(live[n])
+
+
 def train(
-    model: nn.Module, sample_batch: SampleBatch, cfg: TrainConfig, progress: bool = True, on_log: OnLog | None = None
+    model: nn.Module, sample_batch: SampleBatch, cfg: TrainConfig, progress: bool = True, on_log: OnLog | None = None,
+    snapshots: Collection[int] = (), on_snapshot: Callable[[int, nn.Module], None] | None = None,
 ) -> dict[str, Any]:
-    """Train ``model`` in place for ``cfg.steps`` optimizer steps; returns a summary.
+    """Train ``model`` in place for ``cfg.steps`` optimizer steps; returns a summary. After each step in
+    ``snapshots``, ``on_snapshot(step, model)`` sees the model as it would be saved then (the EMA weights, with EMA
+    on); training goes on from the weights it had.
 
     Returns {"history": [(step, mean loss since the last log)], "final_loss", "steps", "seconds",
     "it_per_s", "lr", "world_size"}. With EMA on, the model ends holding the EMA weights, so whatever is
@@ -137,6 +151,8 @@ def train(
         scheduler.step()
         if ema is not None:
             ema.update(model)
+        if step in snapshots and on_snapshot is not None and info.is_main:
+            _snapshot(model, ema, step, on_snapshot)
         window.append(loss.detach())
         if step % cfg.log_every == 0 or step == cfg.steps:
             # One host sync per log window, not per step (matters on CUDA).
