@@ -38,3 +38,21 @@ def test_hiwm_windows_start_on_corrections_and_recoveries_only_when_asked(tmp_pa
     policy = make_policy("diffusion", action_dim=spec.action_dim, down_dims=(16, 32), n_groups=4,
                          feature_dims={"observation.state": spec.agent_dim, "observation.environment_state": spec.env_dim})
     assert len(correction_windows(cfg, policy, [root])) == starts
+
+
+def test_wm_cl_fine_tunes_with_its_own_lr_and_share_and_hiwm_with_finetune_s(tmp_path, monkeypatch):
+    import hiwm.pipeline as pipeline
+
+    seen = {}
+
+    def fake_finetune(cfg, base_dir, demos, new, progress):
+        seen[len(seen)] = (cfg.finetune.lr, cfg.finetune.new_data_weight)
+        raise StopIteration  # enough: what the stage was handed
+
+    monkeypatch.setattr(pipeline, "finetune_policy", fake_finetune)
+    cfg = resolve(quick=True, overrides={"wm_cl.lr": ["1e-5"], "wm_cl.new_data_weight": ["0.25"], "finetune.lr": ["2e-4"]})
+    pipe = pipeline.Pipeline(cfg, tmp_path / "run", progress=False)
+    for name in ("wm_cl", "hiwm"):
+        with pytest.raises(StopIteration):
+            pipe.finetune(name, None, None)
+    assert seen == {0: (1e-5, 0.25), 1: (2e-4, cfg.finetune.new_data_weight)}

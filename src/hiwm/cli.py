@@ -87,6 +87,25 @@ def cmd_experiment(a) -> int:
     return 0
 
 
+def cmd_tune(a) -> int:
+    from hiwm.evaluation.tune import split_axes, tune, write_tune_report
+    from hiwm.pipeline import machine_description
+    from hiwm.recipe import split_overrides
+    from hiwm.recipe.resolve import load_config_file
+
+    tree = load_config_file(Path(a.run) / "config.json")
+    axes, fixed = split_axes(tree, split_overrides(a.settings))
+    out = Path(a.out or Path(a.run) / f"tune-{a.method}")
+    t = time.perf_counter()
+    result = tune(a.run, a.method, axes, fixed, out, a.episodes, progress=not a.no_progress)
+    path = write_tune_report(result, Path(a.report or out / "report"), "hiwm " + " ".join(a.argv),
+                             machine_description(), time.perf_counter() - t)
+    for r in result["rows"]:
+        print(f"{r['label']:40s} {100 * r['sim_success']:3.0f}%  (world model {100 * r['wm_success']:.0f}%)")
+    print(f"best on validation: {result['best']}\nreport: {path}")
+    return 0
+
+
 def cmd_config(a) -> int:
     from hiwm.recipe import config_json
 
@@ -308,6 +327,18 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--report", default=None, help="report folder (default reports/experiment, or <out>/report "
                    "with --quick)")
     x.set_defaults(fn=cmd_experiment, recipe=True)
+
+    tu = sub.add_parser("tune", help="sweep one method's settings on the validation seeds, from a finished run's "
+                        "base, data and world model", epilog="Settings are --SECTION.NAME VALUE [VALUE ...] for the "
+                        "operator, finetune and wm_cl sections; a setting given several values is swept (every "
+                        "combination), e.g. --wm_cl.rollouts 100 300 --finetune.lr 3e-4 5e-4.", allow_abbrev=False)
+    tu.add_argument("--run", required=True, help="a finished run folder (hiwm run --out)")
+    tu.add_argument("--method", required=True, choices=("wm_cl", "hiwm", "real_hg_dagger"))
+    tu.add_argument("--episodes", type=_positive_int, default=100, help="validation episodes per setting")
+    tu.add_argument("--out", default=None, help="folders of the settings (default <run>/tune-<method>)")
+    tu.add_argument("--report", default=None, help="report folder (default <out>/report)")
+    tu.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    tu.set_defaults(fn=cmd_tune, recipe=True)
 
     cf = _recipe_parser(sub, "config", "print the effective config of these options (or --save it as a file)",
                         cmd_config)

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -155,8 +156,12 @@ class Pipeline:
     def finetune(self, name: str, demos: LeRobotDataset, new_windows):
         path = self.dir / "policies" / name
         if not (path / "model.safetensors").exists():
+            cfg = self.cfg
+            if name == "wm_cl":  # WM-CL's own fine-tuning lr and data share, where set
+                own = {k: getattr(cfg.wm_cl, k) for k in ("lr", "new_data_weight") if getattr(cfg.wm_cl, k) is not None}
+                cfg = replace(cfg, finetune=replace(cfg.finetune, **own))
             policy, summary = self._timed("finetune", lambda: finetune_policy(
-                self.cfg, self.dir / "policies" / "base", [demos], new_windows, self.progress))
+                cfg, self.dir / "policies" / "base", [demos], new_windows, self.progress))
             policy.save(path)
             self._write_json(f"policies/{name}/train.json", summary)
         return load_policy(path, device=self.cfg.device)
@@ -201,21 +206,35 @@ class Pipeline:
         return {"robot_steps": play + policy, "play_steps": play, "policy_play_steps": policy}
 
     # ---------------------------------------------------------------- all ----
-    def run(self) -> dict:
-        t0 = time.perf_counter()
+    def shared(self) -> tuple:
+        """What every method starts from: (demos, base policy, world model)."""
         demos, play = self.collect_data()
         base = self.base_policy(demos)
         policy_play = self.policy_play(base)
-        wm = self.world_model([ds for ds in (demos, play, policy_play) if ds is not None])
+        return demos, base, self.world_model([ds for ds in (demos, play, policy_play) if ds is not None])
+
+    def method(self, name: str, demos: LeRobotDataset, base, wm):
+        """One method's policy: its new data (Hi-WM's or Real HG-DAgger's corrections, WM-CL's kept rollouts) and
+        the base fine-tuned on it; "base" is the base itself."""
+        if name == "base":
+            return base
+        if name == "wm_cl":
+            kept = LeRobotDataset(self.wm_cl_data(base, wm))
+            return self.finetune("wm_cl", demos, policy_windows(self.cfg, [kept], base) if kept.num_episodes else None)
+        kind = next((k for k, v in _VARIANT.items() if v == name), None)
+        if kind is None:
+            raise HiwmError(f"unknown method {name!r} (known: base, wm_cl, {', '.join(_VARIANT.values())})")
+        self.campaign(kind, base, wm)
+        return self.finetune(name, demos, correction_windows(self.cfg, base, [self.dir / kind / "corrections"]))
+
+    def run(self) -> dict:
+        t0 = time.perf_counter()
+        demos, base, wm = self.shared()
         accuracy = self.wm_accuracy(wm)
-        policies, costs = {"base": base}, {}
-        for kind in ("hiwm", "hg_dagger") if self.cfg.real_hg_dagger else ("hiwm",):
-            costs[_VARIANT[kind]] = self.campaign(kind, base, wm)
-            new = correction_windows(self.cfg, base, [self.dir / kind / "corrections"])
-            policies[_VARIANT[kind]] = self.finetune(_VARIANT[kind], demos, new)
-        kept = LeRobotDataset(self.wm_cl_data(base, wm))
-        policies["wm_cl"] = self.finetune("wm_cl", demos, policy_windows(self.cfg, [kept], base)
-                                          if kept.num_episodes else None)
+        names = ("base", "hiwm", *(("real_hg_dagger",) if self.cfg.real_hg_dagger else ()), "wm_cl")
+        policies = {name: self.method(name, demos, base, wm) for name in names}
+        costs = {_VARIANT[kind]: json.loads((self.dir / kind / "cost.json").read_text())
+                 for kind in ("hiwm", "hg_dagger") if _VARIANT[kind] in policies}
         evals = {name: self.evaluate(name, policies[name], wm) for name in (*VARIANTS, *policies.keys() - VARIANTS)}
         probes = self.probes(wm)
         results = self.results(evals, costs, accuracy, time.perf_counter() - t0)

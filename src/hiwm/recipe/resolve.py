@@ -91,8 +91,9 @@ def split_overrides(tokens: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _leaf_hint(tree: dict, path: str):
-    """The type of setting ``path`` in the config ``tree`` describes (a family section by its ``type``)."""
+def setting_hint(tree: dict, path: str):
+    """The type of setting ``path`` in the config ``tree`` describes (a family section by its ``type``); an unknown
+    setting is a one-line HiwmError."""
     cls: Any = RunConfig
     parts = path.split(".")
     for i, name in enumerate(parts):
@@ -175,7 +176,7 @@ def resolve(task: str | None = None, quick: bool = False, config_file: str | Pat
             tree = merge(tree, load_preset(sizes)) if sizes in preset_names() else tree
     tree = merge(merge(tree, file), kinds)  # an option's kind wins over the file's, keeping only shared settings
     for path, texts in given.items():
-        tree = set_dotted(tree, path, parse_text(_leaf_hint(tree, path), texts, path))
+        tree = set_dotted(tree, path, parse_text(setting_hint(tree, path), texts, path))
     tree["task"] = task
     tree.update({k: v for k, v in top.items() if v is not None})
     return build(RunConfig, tree)
@@ -186,4 +187,4 @@ def config_json(cfg: RunConfig) -> str:
 
 
 __all__ = ["ALIASES", "config_json", "load_preset", "parse_text", "preset_about", "preset_names", "resolve",
-           "split_overrides"]
+           "setting_hint", "split_overrides"]

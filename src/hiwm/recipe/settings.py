@@ -72,6 +72,9 @@ class WMCLConfig:
     """World-model closed loop: the base rolled out in the model from Hi-WM's initial states, the judged successes kept."""
 
     rollouts: int = 100
+    # its own fine-tuning, where it differs from Hi-WM's (None: finetune's); the steps are the same for every method
+    lr: float | None = None
+    new_data_weight: float | None = None
 
 
 @dataclass
