@@ -29,7 +29,7 @@ import torch
 
 from hiwm.data import LeRobotDataset
 from hiwm.evaluation.frames import HORIZONS, frame_fidelity
-from hiwm.evaluation.wm_accuracy import heldout_episodes, open_loop_errors
+from hiwm.evaluation.wm_accuracy import expert_in_model, heldout_episodes, open_loop_errors
 from hiwm.recipe import RunConfig, as_dict, resolve, split_overrides
 from hiwm.stages import SEED_OFFSET, SEEDS, collect_episodes, episode_steps, train_world_model
 from hiwm.training import TrainConfig
@@ -41,12 +41,12 @@ log = logging.getLogger(__name__)
 DATA = ("demos", "play", "policy_play")
 
 
-def run_config(run: Path | None, task: str, settings: list[str]) -> RunConfig:
+def run_config(run: Path | None, task: str, settings: list[str], quick: bool = False) -> RunConfig:
     """The run's own config (or the task's preset) with the pixel world model and any --section.name settings."""
     over = split_overrides(["--world_model.type", "pixel", *settings])
     if run:
-        return resolve(config=json.loads((run / "config.json").read_text()), overrides=over)
-    return resolve(task=task, overrides=over)
+        return resolve(config=json.loads((run / "config.json").read_text()), overrides=over, quick=quick)
+    return resolve(task=task, overrides=over, quick=quick)
 
 
 def datasets(cfg: RunConfig, run: Path | None, out: Path, progress: bool) -> list[LeRobotDataset]:
@@ -112,6 +112,13 @@ def write_report(results: dict, strip: tuple[np.ndarray, np.ndarray], report: Pa
             s = state.get(str(H), {}).get("model", {}).get(f"{measure}_median")
             lines.append(f"| {H} | {a['model'][f'{measure}_median']:.1f} | {'' if s is None else f'{s:.1f}'} | "
                          f"{a['nothing_moves'][f'{measure}_median']:.1f} |")
+    closed = results.get("expert_in_model")
+    if closed:
+        st = state.get("expert_in_model")
+        lines += ["", f"The scripted expert acting on the model's frames alone (the perception head's reading), from "
+                  f"{closed['episodes']} held-out initial states: the judge calls success in "
+                  f"{100 * closed['success']:.0f}% (mean {closed['steps_mean']:.0f} steps)"
+                  + (f"; in the state world model, {100 * st['success']:.0f}%." if st else ".")]
     lines += ["", "## The perception head on real held-out frames", "", "| labeled frames | " +
               " | ".join(k for k in results["perception"]["as_trained"] if k not in ("labels", "frames")) + " |",
               "| ---: |" + " ---: |" * (len(results["perception"]["as_trained"]) - 2)]
@@ -131,11 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report", type=Path, default=None)
     p.add_argument("--episodes", type=int, default=20, help="held-out episodes (seeds 100 000+)")
     p.add_argument("--labels", type=int, nargs="*", default=[500, 2000, 0], help="perception label counts (0: all)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes (the test)")
     p.add_argument("--no-progress", action="store_true")
     a, rest = p.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     t0 = time.perf_counter()
-    cfg = run_config(a.run, a.task, rest)
+    cfg = run_config(a.run, a.task, rest, a.quick)
     progress = not a.no_progress
     data_sets = datasets(cfg, a.run, a.out, progress)
     path = a.out / "world_model"
@@ -158,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         "object": {str(k): v for k, v in open_loop_errors(wm, episodes, horizons=HORIZONS, seed=cfg.seed).items()},
         "perception": perception_errors(wm, lambda: load_world_model(path, device=cfg.device), flat, a.labels, data,
                                         cfg, progress),
+        "expert_in_model": expert_in_model(wm, list(range(SEEDS["eval"], SEEDS["eval"] + a.episodes)),
+                                           episode_steps(cfg)),
         "config": as_dict(cfg),
     }
     if a.run and (a.run / "wm_accuracy.json").exists():
