@@ -14,7 +14,7 @@ from hiwm.tasks import TASKS
 def test_fidelity_report_on_tiny_data(tmp_path, task):
     report = tmp_path / "report"
     assert main(["--task", task, "--quick", "--out", str(tmp_path / "out"), "--report", str(report), "--episodes", "2",
-                 "--labels", "40", "--no-progress", "--data.episode_steps", "40"]) == 0
+                 "--labels", "40", "--no-progress"]) == 0
     results = json.loads((report / "results.json").read_text())
     assert results["world_model"]["type"] == "pixel" and results["world_model"]["widths"] == [8, 8, 8]
     assert {"1", "10", "30"} <= set(results["frames"]) and "copy_last" in results["frames"]["10"]
