@@ -92,3 +92,4 @@ def test_quick_grid_runs_each_cell_once_and_reports_the_table(tmp_path, capsys):
     assert (out / "pusht-diffusion-seed1" / "results.json").stat().st_mtime_ns == first
     assert "cell 1/1: pusht-diffusion-seed1" in capsys.readouterr().out
     assert main(["experiment", "--cell", "pusht/diffusion", "--out", str(out)]) == 2
+    assert main([*argv, "--cell", "pusht/diffusion/1", "--operator.branches", "3"]) == 2, "a cell made otherwise"

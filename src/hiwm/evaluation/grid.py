@@ -68,14 +68,11 @@ def run_cell(cell: Cell, out: Path, quick: bool, settings: dict[str, list[str]],
     from hiwm.evaluation.report import write_report
     from hiwm.pipeline import Pipeline
 
-    cfg = cell_config(cell, quick, settings, device)
     run_dir = Path(out) / cell.name
-    done = run_dir / "results.json"
-    if done.exists():
-        results = json.loads(done.read_text())
-        if results.get("config", {}).get("seed") == cfg.seed:
-            return results
-    results = Pipeline(cfg, run_dir, progress=progress).run()
+    pipe = Pipeline(cell_config(cell, quick, settings, device), run_dir, progress=progress)  # refuses other settings
+    if (run_dir / "results.json").exists():
+        return json.loads((run_dir / "results.json").read_text())
+    results = pipe.run()
     write_report(results, run_dir / "report", f"{command} --cell {cell.task}/{cell.backbone}/{cell.seed}")
     return results
 
