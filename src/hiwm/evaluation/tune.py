@@ -65,19 +65,18 @@ def tune(run_dir: str | Path, method: str, axes: dict[str, list[str]], fixed: di
         if not (run_dir / part).exists():
             raise HiwmError(f"hiwm tune: {run_dir} has no {part}; tune from a run whose base and world model exist")
     run_cfg = load_config_file(run_dir / "config.json")
-    names = list(axes)
+    combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+    # (the policy scored, its settings, its label, its folder): the base for reference, then every combination
+    plan = [("base", {}, "base", "base")] + [(method, c, ", ".join(f"{k}={v}" for k, v in c.items()) or "as run",
+                                              "_".join(f"{k}={v}" for k, v in c.items()) or "as-run") for c in combos]
     rows = []
-    for values in [("base",)] + list(itertools.product(*axes.values())):
-        combo = {} if values == ("base",) else dict(zip(names, values))
-        label = "base" if values == ("base",) else (", ".join(f"{k}={v}" for k, v in combo.items()) or "as run")
-        folder = out / ("base" if values == ("base",) else "_".join(f"{k}={v}" for k, v in combo.items()) or "as-run")
+    for name, combo, label, folder_name in plan:
         overrides = {**fixed, **{k: [v] for k, v in combo.items()}, "evaluation.first_seed": [str(VALIDATION_SEED)],
                      "evaluation.episodes": [str(episodes)]}
-        cfg = resolve(config=run_cfg, overrides=overrides)
+        folder = out / folder_name
         _link(run_dir, folder)
-        pipe = Pipeline(cfg, folder, progress=progress)
+        pipe = Pipeline(resolve(config=run_cfg, overrides=overrides), folder, progress=progress)
         demos, base, wm = pipe.shared()
-        name = "base" if values == ("base",) else method
         ev = pipe.evaluate(name, pipe.method(name, demos, base, wm), wm)
         sim, wms = np.asarray(ev["sim"]["success"]), np.asarray(ev["wm"]["success"])
         rows.append({"label": label, "settings": combo, "sim_success": float(sim.mean()),
