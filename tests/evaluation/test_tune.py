@@ -22,9 +22,15 @@ def test_several_values_make_an_axis_and_only_a_method_s_own_settings_may_be_tun
         split_axes(tree, {"wm_cl.nope": ["1", "2"]})
 
 
-def test_tune_reruns_only_the_method_s_stages_and_scores_each_setting_on_validation(tmp_path, capsys):
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A finished quick run: its data, base, world model and campaigns."""
+    run = tmp_path_factory.mktemp("tune") / "run"
     assert main(["run", "--quick", "--out", str(run), "--no-progress"]) == 0
+    return run
+
+
+def test_tune_reruns_only_the_method_s_stages_and_scores_each_setting_on_validation(run, tmp_path, capsys):
     base_weights = (run / "policies" / "base" / "model.safetensors").stat().st_mtime_ns
     out = tmp_path / "tune"
     argv = ["tune", "--run", str(run), "--method", "wm_cl", "--episodes", "2", "--out", str(out), "--no-progress",
@@ -38,6 +44,23 @@ def test_tune_reruns_only_the_method_s_stages_and_scores_each_setting_on_validat
     assert json.loads((folder / "wm_cl" / "done.json").read_text())["rollouts"] == 3
     assert json.loads((folder / "config.json").read_text())["wm_cl"]["lr"] == 1e-4
     assert (folder / "policies" / "wm_cl" / "model.safetensors").exists() and not (folder / "hiwm").exists()
+    assert result["reused"] is None  # the rollouts' number changes WM-CL's data: made again for each
     assert (run / "policies" / "base" / "model.safetensors").stat().st_mtime_ns == base_weights
     assert (out / "report" / "tune.png").exists() and "best on validation" in capsys.readouterr().out
     assert main(["tune", "--run", str(tmp_path / "nothing"), "--method", "wm_cl"]) == 2
+
+
+def test_fine_tune_settings_alone_reuse_the_run_s_campaign(run, tmp_path):
+    cost = (run / "hiwm" / "cost.json").read_text()
+    out = tmp_path / "tune"
+    argv = ["tune", "--run", str(run), "--method", "hiwm", "--episodes", "2", "--out", str(out), "--no-progress",
+            "--finetune.lr", "1e-4", "2e-4"]
+    assert main(argv) == 0
+    result = json.loads((out / "report" / "results.json").read_text())
+    assert result["reused"] == "hiwm" and [r["label"] for r in result["rows"]][1:] == ["finetune.lr=1e-4",
+                                                                                       "finetune.lr=2e-4"]
+    for lr in ("1e-4", "2e-4"):
+        folder = out / f"finetune.lr={lr}"
+        assert (folder / "hiwm").is_symlink() and (folder / "policies" / "hiwm" / "model.safetensors").exists()
+    assert not (out / "base" / "hiwm").exists() and (run / "hiwm" / "cost.json").read_text() == cost
+    assert "reused" in (out / "report" / "README.md").read_text()

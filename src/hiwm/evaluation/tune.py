@@ -3,8 +3,9 @@
     tune("runs/pusht-full-seed0", "wm_cl", {"wm_cl.rollouts": ["100", "300"]}, {}, Path("runs/tune"), 100)
 
 Each combination is its own folder under ``out``, linking the run's data, base policy and world model, so only the
-method's own stages run there: its new data (a correction campaign or WM-CL's rollouts), the fine-tune, and the
-evaluation on the validation seeds (9 000+; the held-out seeds are never tuned on). The base is scored on the same
+method's own stages run there: its new data (a correction campaign or WM-CL's rollouts; the run's own, linked, when
+no setting given changes it), the fine-tune, and the evaluation on the validation seeds (9 000+; the held-out seeds are
+never tuned on). The base is scored on the same
 seeds for reference.
 """
 
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 TUNABLE = ("operator", "finetune", "wm_cl")  # what a method's own stages read; the rest made the shared ones
 SHARED = ("data", "policies/base", "world_model")
+# method -> (its new data's folder, the marker of a finished one, the settings that change it): where none of them
+# is given, every setting fine-tunes the run's own campaign or rollouts instead of making them again
+NEW_DATA = {"hiwm": ("hiwm", "cost.json", ("operator.",)), "real_hg_dagger": ("hg_dagger", "cost.json", ("operator.",)),
+            "wm_cl": ("wm_cl", "done.json", ("wm_cl.rollouts",))}
 
 
 def split_axes(tree: dict, given: dict[str, list[str]]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -46,8 +51,8 @@ def split_axes(tree: dict, given: dict[str, list[str]]) -> tuple[dict[str, list[
     return axes, fixed
 
 
-def _link(run_dir: Path, folder: Path) -> None:
-    for part in SHARED:
+def _link(run_dir: Path, folder: Path, parts: tuple[str, ...]) -> None:
+    for part in parts:
         src, dst = run_dir.resolve() / part, folder / part
         if not dst.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +71,9 @@ def tune(run_dir: str | Path, method: str, axes: dict[str, list[str]], fixed: di
             raise HiwmError(f"hiwm tune: {run_dir} has no {part}; tune from a run whose base and world model exist")
     run_cfg = load_config_file(run_dir / "config.json")
     combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+    data_dir, marker, changes = NEW_DATA[method]
+    reuse = (run_dir / data_dir / marker).exists() and not any(k.startswith(changes) for k in (*axes, *fixed))
+    parts = SHARED + ((data_dir,) if reuse else ())
     # (the policy scored, its settings, its label, its folder): the base for reference, then every combination
     plan = [("base", {}, "base", "base")] + [(method, c, ", ".join(f"{k}={v}" for k, v in c.items()) or "as run",
                                               "_".join(f"{k}={v}" for k, v in c.items()) or "as-run") for c in combos]
@@ -74,7 +82,7 @@ def tune(run_dir: str | Path, method: str, axes: dict[str, list[str]], fixed: di
         overrides = {**fixed, **{k: [v] for k, v in combo.items()}, "evaluation.first_seed": [str(VALIDATION_SEED)],
                      "evaluation.episodes": [str(episodes)]}
         folder = out / folder_name
-        _link(run_dir, folder)
+        _link(run_dir, folder, parts if name != "base" else SHARED)
         pipe = Pipeline(resolve(config=run_cfg, overrides=overrides), folder, progress=progress)
         demos, base, wm = pipe.shared()
         ev = pipe.evaluate(name, pipe.method(name, demos, base, wm), wm)
@@ -83,7 +91,8 @@ def tune(run_dir: str | Path, method: str, axes: dict[str, list[str]], fixed: di
                      "sim_ci95": list(wilson_interval(int(sim.sum()), len(sim))), "wm_success": float(wms.mean())})
         log.info("tune %s: %s -> %.0f%% (simulator, validation)", method, label, 100 * sim.mean())
         result = {"method": method, "run": str(run_dir), "episodes": episodes, "fixed": fixed, "axes": axes,
-                  "eval_seeds": [VALIDATION_SEED, VALIDATION_SEED + episodes], "rows": rows}
+                  "eval_seeds": [VALIDATION_SEED, VALIDATION_SEED + episodes], "rows": rows,
+                  "reused": data_dir if reuse else None}
         (out / "tune.json").write_text(json.dumps(result, indent=2))  # partial results survive a kill
     tuned = rows[1:]
     result["best"] = max(tuned, key=lambda r: r["sim_success"])["label"] if tuned else None
@@ -115,12 +124,14 @@ def write_tune_report(result: dict, out_dir: Path, command: str, machine: str, w
     table = "\n".join(f"| {r['label']} | {100 * r['sim_success']:.0f}% | [{100 * r['sim_ci95'][0]:.0f}, "
                       f"{100 * r['sim_ci95'][1]:.0f}] | {100 * r['wm_success']:.0f}% |" for r in rows)
     fixed = ", ".join(f"{k} {' '.join(v)}" for k, v in result["fixed"].items()) or "none beyond the run's config"
+    reused = (f" Every setting fine-tunes on the run's own `{result['reused']}/` (reused: no setting given changes "
+              "it), so the rows differ by the fine-tune alone." if result.get("reused") else "")
     text = f"""# Tuning {LABELS.get(result['method'], result['method'])} on the validation seeds
 
 Command: `{command}`
 Machine: {machine}. Wall time: {wall_s / 60:.1f} min. From the run `{result['run']}` (its base, data and world
 model); {result['episodes']} validation episodes each (seeds {result['eval_seeds'][0]}-{result['eval_seeds'][1] - 1}).
-Fixed: {fixed}.
+Fixed: {fixed}.{reused}
 
 | setting | simulator success | 95% CI | world-model success |
 | --- | --- | --- | --- |
