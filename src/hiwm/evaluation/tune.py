@@ -5,8 +5,7 @@
 Each combination is its own folder under ``out``, linking the run's data, base policy and world model, so only the
 method's own stages run there: its new data (a correction campaign or WM-CL's rollouts; the run's own, linked, when
 no setting given changes it), the fine-tune, and the evaluation on the validation seeds (9 000+; the held-out seeds are
-never tuned on). The base is scored on the same
-seeds for reference.
+never tuned on). The base is scored on the same seeds for reference.
 """
 
 from __future__ import annotations
