@@ -64,3 +64,8 @@ def test_fine_tune_settings_alone_reuse_the_run_s_campaign(run, tmp_path):
         assert (folder / "hiwm").is_symlink() and (folder / "policies" / "hiwm" / "model.safetensors").exists()
     assert not (out / "base" / "hiwm").exists() and (run / "hiwm" / "cost.json").read_text() == cost
     assert "reused" in (out / "report" / "README.md").read_text()
+    fixed_only = ["tune", "--run", str(run), "--method", "hiwm", "--episodes", "2", "--out", str(tmp_path / "one"),
+                  "--no-progress", "--finetune.lr", "3e-4"]  # one value: fixed, and the row is named after it
+    assert main(fixed_only) == 0
+    rows = json.loads((tmp_path / "one" / "report" / "results.json").read_text())["rows"]
+    assert [r["label"] for r in rows] == ["base", "finetune.lr=3e-4"] and (tmp_path / "one" / "finetune.lr=3e-4").is_dir()

@@ -74,8 +74,11 @@ def tune(run_dir: str | Path, method: str, axes: dict[str, list[str]], fixed: di
     reuse = (run_dir / data_dir / marker).exists() and not any(k.startswith(changes) for k in (*axes, *fixed))
     parts = SHARED + ((data_dir,) if reuse else ())
     # (the policy scored, its settings, its label, its folder): the base for reference, then every combination
-    plan = [("base", {}, "base", "base")] + [(method, c, ", ".join(f"{k}={v}" for k, v in c.items()) or "as run",
-                                              "_".join(f"{k}={v}" for k, v in c.items()) or "as-run") for c in combos]
+    # a combination without axes is the fixed settings alone ("as run" when none is given either)
+    named = [c or {k: " ".join(v) for k, v in fixed.items()} for c in combos]
+    plan = [("base", {}, "base", "base")] + [(method, c, ", ".join(f"{k}={v}" for k, v in n.items()) or "as run",
+                                              "_".join(f"{k}={v}" for k, v in n.items()) or "as-run")
+                                             for c, n in zip(combos, named)]
     rows = []
     for name, combo, label, folder_name in plan:
         overrides = {**fixed, **{k: [v] for k, v in combo.items()}, "evaluation.first_seed": [str(VALIDATION_SEED)],
