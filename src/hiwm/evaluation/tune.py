@@ -73,9 +73,9 @@ def tune(run_dir: str | Path, method: str, axes: dict[str, list[str]], fixed: di
     data_dir, marker, changes = NEW_DATA[method]
     reuse = (run_dir / data_dir / marker).exists() and not any(k.startswith(changes) for k in (*axes, *fixed))
     parts = SHARED + ((data_dir,) if reuse else ())
-    # (the policy scored, its settings, its label, its folder): the base for reference, then every combination
-    # a combination without axes is the fixed settings alone ("as run" when none is given either)
+    # each combination is named after its settings; one without axes after the fixed ones ("as run" if none)
     named = [c or {k: " ".join(v) for k, v in fixed.items()} for c in combos]
+    # (the policy scored, its settings, its label, its folder): the base for reference, then every combination
     plan = [("base", {}, "base", "base")] + [(method, c, ", ".join(f"{k}={v}" for k, v in n.items()) or "as run",
                                               "_".join(f"{k}={v}" for k, v in n.items()) or "as-run")
                                              for c, n in zip(combos, named)]
